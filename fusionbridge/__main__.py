@@ -1,0 +1,5 @@
+"""`python -m fusionbridge` is the same as the `fusionbridge` console script."""
+
+from fusionbridge.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,137 @@
+"""Command line: parse, load settings, run one command, turn its outcome into an exit status."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Callable, Coroutine, Sequence
+from pathlib import Path
+from typing import Any
+
+from fusionbridge import __version__
+from fusionbridge.errors import ConfigError, CredentialsError, FusionBridgeError
+from fusionbridge.logs import configure_logging
+from fusionbridge.models import Month
+from fusionbridge.settings import Settings, load_settings
+
+EXIT_OK = 0
+EXIT_FAILURE = 1
+EXIT_USAGE = 2
+EXIT_CONFIG = 78
+
+Handler = Callable[[Settings, argparse.Namespace], Coroutine[Any, Any, int]]
+
+
+def _month(text: str) -> Month:
+    try:
+        return Month.parse(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The whole command line of SPEC §4."""
+    parser = argparse.ArgumentParser(
+        prog="fusionbridge",
+        description="Huawei FusionSolar generation → REDEX I-REC monthly submissions.",
+    )
+    parser.add_argument(
+        "--config",
+        type=Path,
+        help="TOML config file (default: $FUSIONBRIDGE_CONFIG or ./fusionbridge.toml)",
+    )
+    parser.add_argument("--version", action="version", version=f"fusionbridge {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    commands.add_parser("run", help="the daemon: scheduler and HTTP endpoints")
+    demo = commands.add_parser(
+        "demo", help="run everything against built-in simulators, no credentials"
+    )
+    demo.add_argument("--once", action="store_true", help="exit after the first full cycle")
+    demo.add_argument(
+        "--port",
+        type=int,
+        default=8080,
+        help="port of the demo's /status (default 8080; 0 picks one)",
+    )
+    commands.add_parser("check", help="validate config, log in once, find every configured source")
+    discover = commands.add_parser("discover", help="list FusionSolar plants and devices")
+    discover.add_argument("--toml", action="store_true", help="print an [[inverters]] skeleton")
+    sync = commands.add_parser("sync", help="fetch generation into the ledger (never pushes)")
+    sync.add_argument("--from", dest="first", type=_month, metavar="YYYY-MM")
+    sync.add_argument("--to", dest="last", type=_month, metavar="YYYY-MM")
+    sync.add_argument(
+        "--days", action="store_true", help="also fetch day values for every month of the range"
+    )
+    push = commands.add_parser("push", help="submit due months to REDEX and follow them")
+    push.add_argument("--month", type=_month, metavar="YYYY-MM")
+    push.add_argument(
+        "--dry-run", action="store_true", help="print the exact JSON payloads, send nothing"
+    )
+    push.add_argument(
+        "--force", action="store_true", help="re-send --month even if unchanged or frozen"
+    )
+    push.add_argument(
+        "--wait",
+        type=float,
+        default=120.0,
+        metavar="SECONDS",
+        help="how long to follow processing (default 120)",
+    )
+    status = commands.add_parser("status", help="what the ledger holds per inverter and month")
+    status.add_argument("--json", action="store_true")
+    commands.add_parser(
+        "healthcheck", help="exit 0 if the local daemon's /livez answers 200 within 3 s"
+    )
+    return parser
+
+
+def _handler(command: str) -> Handler:
+    from fusionbridge import commands
+
+    handler: Handler = getattr(commands, command)
+    return handler
+
+
+def _fail(message: str) -> None:
+    print(f"fusionbridge: error: {message}", file=sys.stderr)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `fusionbridge` script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    if args.command == "healthcheck":
+        from fusionbridge.healthcheck import healthcheck
+
+        return healthcheck(args.config)
+    if args.command == "demo":
+        from fusionbridge.demo import demo
+
+        return demo(once=args.once, port=args.port)
+    try:
+        settings = load_settings(args.config)
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"fusionbridge: config: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    configure_logging(settings.log.format, settings.log.level)
+    return run_command(_handler(args.command.replace("-", "_")), settings, args)
+
+
+def run_command(handler: Handler, settings: Settings, args: argparse.Namespace) -> int:
+    """Run one async command and map what escapes it to an exit status with one clear line."""
+    try:
+        return asyncio.run(handler(settings, args))
+    except KeyboardInterrupt:
+        return 130
+    except ConfigError as exc:
+        for problem in exc.problems:
+            print(f"fusionbridge: config: {problem}", file=sys.stderr)
+        return EXIT_CONFIG
+    except CredentialsError as exc:
+        _fail(f"credentials refused ({exc.api}): {exc}")
+        return EXIT_FAILURE
+    except FusionBridgeError as exc:
+        _fail(str(exc))
+        return EXIT_FAILURE

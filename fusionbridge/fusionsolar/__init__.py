@@ -1,0 +1,1 @@
+"""The FusionSolar northbound ("thirdData") side: wire format, paced client, persisted state."""

@@ -1,0 +1,360 @@
+"""The whole configuration (SPEC §3), read once from env, `.env`, a secrets dir and TOML.
+
+Priority, highest first: environment, `.env`, secrets directory, TOML file, defaults. Every
+problem is reported as one `location: message` line, never with the offending value, because
+pydantic's default messages echo inputs and the inputs include secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from contextvars import ContextVar
+from datetime import time
+from pathlib import Path
+from typing import Annotated, Any, ClassVar, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import (
+    AnyHttpUrl,
+    BaseModel,
+    ConfigDict,
+    Field,
+    PlainSerializer,
+    PlainValidator,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+from pydantic.fields import FieldInfo
+from pydantic_settings import (
+    BaseSettings,
+    NestedSecretsSettingsSource,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+)
+
+from fusionbridge.errors import ConfigError
+from fusionbridge.models import DEVICE_METRIC, Month, PlantMetric, SourceKind, SourceRef
+
+ENV_PREFIX = "FUSIONBRIDGE_"
+CONFIG_ENV = "FUSIONBRIDGE_CONFIG"
+SECRETS_DIR_ENV = "FUSIONBRIDGE_SECRETS_DIR"
+DEFAULT_CONFIG_FILE = Path("fusionbridge.toml")
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+
+
+def _parse_zone(value: Any) -> str:
+    if not isinstance(value, str) or not value:
+        raise ValueError("must be an IANA time zone name such as Europe/Amsterdam")
+    try:
+        ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"unknown time zone {value!r} (use an IANA name)") from None
+    return value
+
+
+def _parse_hhmm(value: Any) -> time:
+    if isinstance(value, time):
+        return value
+    match = _HHMM.match(value) if isinstance(value, str) else None
+    if not match:
+        raise ValueError("must be a 24-hour time HH:MM, e.g. 06:30")
+    return time(int(match[1]), int(match[2]))
+
+
+def _parse_month(value: Any) -> Month:
+    if isinstance(value, Month):
+        return value
+    if not isinstance(value, str):
+        raise ValueError("must be a month YYYY-MM")
+    return Month.parse(value)
+
+
+def _parse_base_url(value: Any) -> str:
+    url = AnyHttpUrl(str(value))
+    return str(url).rstrip("/")
+
+
+ZoneName = Annotated[str, PlainValidator(_parse_zone)]
+WallTime = Annotated[
+    time, PlainValidator(_parse_hhmm), PlainSerializer(lambda t: t.strftime("%H:%M"))
+]
+MonthField = Annotated[Month, PlainValidator(_parse_month), PlainSerializer(str)]
+BaseUrl = Annotated[str, PlainValidator(_parse_base_url)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class FusionSolarSettings(_Section):
+    """The northbound API account and how gently to use it."""
+
+    base_url: BaseUrl = "https://eu5.fusionsolar.huawei.com"
+    username: str = Field(min_length=1)
+    system_code: SecretStr
+    min_interval_s: float = Field(default=65.0, gt=0)
+    timeout_s: float = Field(default=60.0, gt=0)
+    verify_tls: bool = True
+    ca_bundle: Path | None = None
+
+    @field_validator("ca_bundle", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @field_validator("system_code")
+    @classmethod
+    def _secret_not_empty(cls, value: SecretStr) -> SecretStr:
+        if not value.get_secret_value():
+            raise ValueError("must not be empty")
+        return value
+
+
+class RedexSettings(_Section):
+    """The REDEX business account, its client credentials and the upstream rate limit."""
+
+    base_url: BaseUrl
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    api_key: SecretStr = SecretStr("")
+    access_token: SecretStr = SecretStr("")
+    rate_limit: int = Field(default=5, ge=1)
+    rate_period_s: float = Field(default=5.0, gt=0)
+    batch_size: int = Field(default=100, ge=1, le=1000)
+    timeout_s: float = Field(default=60.0, gt=0)
+
+    @model_validator(mode="after")
+    def _one_credential(self) -> RedexSettings:
+        grant = [
+            self.client_id,
+            self.client_secret.get_secret_value(),
+            self.api_key.get_secret_value(),
+        ]
+        if self.access_token.get_secret_value() or all(grant):
+            return self
+        if any(grant):
+            missing = [
+                n
+                for n, v in zip(("client_id", "client_secret", "api_key"), grant, strict=True)
+                if not v
+            ]
+            raise ValueError(f"api_key grant is incomplete: set {', '.join(missing)}")
+        raise ValueError("set either access_token or client_id, client_secret and api_key")
+
+    @property
+    def uses_static_token(self) -> bool:
+        return bool(self.access_token.get_secret_value())
+
+
+class ScheduleSettings(_Section):
+    """When the daily sync and the monthly push happen, in each inverter's zone."""
+
+    sync_at: WallTime = time(6, 30)
+    push_day: int = Field(default=3, ge=1, le=28)
+    push_at: WallTime = time(7, 0)
+    correction_window_months: int = Field(default=2, ge=0, le=24)
+
+
+class StorageSettings(_Section):
+    path: Path = Path("./data/fusionbridge.db")
+
+
+class HttpSettings(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(default=8080, ge=0, le=65535)
+
+
+class LogSettings(_Section):
+    format: Literal["auto", "json", "console"] = "auto"
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, value: Any) -> Any:
+        return value.upper() if isinstance(value, str) else value
+
+
+class InverterSettings(_Section):
+    """One REDEX remote inverter and where its generation comes from in FusionSolar."""
+
+    remote_inv_id: str = Field(min_length=1, max_length=100)
+    esn: str | None = None
+    device_id: int | None = None
+    plant_code: str | None = None
+    metric: PlantMetric | None = None
+    timezone: ZoneName | None = None
+    start_month: MonthField | None = None
+
+    @model_validator(mode="after")
+    def _exactly_one_source(self) -> InverterSettings:
+        given = [
+            n for n in ("esn", "device_id", "plant_code") if getattr(self, n) not in (None, "")
+        ]
+        if len(given) != 1:
+            what = "no source" if not given else f"two sources ({', '.join(given)})"
+            raise ValueError(f"has {what}: set exactly one of esn, device_id, plant_code")
+        if self.metric is not None and self.plant_code is None:
+            raise ValueError("metric applies only to a plant_code source")
+        return self
+
+    @property
+    def source_kind(self) -> SourceKind:
+        return SourceKind.PLANT if self.plant_code else SourceKind.DEVICE
+
+    def plant_source(self) -> SourceRef | None:
+        """The plant source, which needs no inventory lookup; None for device entries."""
+        if self.plant_code is None:
+            return None
+        return SourceRef(SourceKind.PLANT, self.plant_code, self.metric or "inverter_power")
+
+    def device_source(self, device_id: int) -> SourceRef:
+        return SourceRef(SourceKind.DEVICE, str(device_id), DEVICE_METRIC)
+
+    def zone(self, default: str) -> ZoneInfo:
+        return ZoneInfo(self.timezone or default)
+
+    def describe(self) -> str:
+        """How the entry names its source, for messages."""
+        if self.esn:
+            return f"esn {self.esn}"
+        if self.device_id is not None:
+            return f"device_id {self.device_id}"
+        return f"plant_code {self.plant_code}"
+
+
+_toml_layer: ContextVar[dict[str, Any] | None] = ContextVar("_toml_layer", default=None)
+
+
+class _TomlLayer(PydanticBaseSettingsSource):
+    """The parsed TOML file, below the secrets directory in priority."""
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return (_toml_layer.get() or {}).get(field_name), field_name, False
+
+    def __call__(self) -> dict[str, Any]:
+        return dict(_toml_layer.get() or {})
+
+
+class Settings(BaseSettings):
+    """Everything fusionbridge is told; validated before any network call."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX,
+        env_nested_delimiter="__",
+        env_file=".env",
+        env_file_encoding="utf-8",
+        secrets_prefix="",
+        secrets_nested_delimiter="__",
+        extra="forbid",
+        frozen=True,
+    )
+
+    timezone: ZoneName
+    fusionsolar: FusionSolarSettings
+    redex: RedexSettings
+    schedule: ScheduleSettings = ScheduleSettings()
+    storage: StorageSettings = StorageSettings()
+    http: HttpSettings = HttpSettings()
+    log: LogSettings = LogSettings()
+    inverters: list[InverterSettings] = []
+
+    @field_validator("inverters")
+    @classmethod
+    def _unique_remote_ids(cls, inverters: list[InverterSettings]) -> list[InverterSettings]:
+        seen: set[str] = set()
+        for inverter in inverters:
+            if inverter.remote_inv_id in seen:
+                raise ValueError(f"remote_inv_id {inverter.remote_inv_id!r} appears twice")
+            seen.add(inverter.remote_inv_id)
+        return inverters
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (
+            init_settings,
+            env_settings,
+            _WithoutMetaKeys(dotenv_settings),
+            NestedSecretsSettingsSource(file_secret_settings),
+            _TomlLayer(settings_cls),
+        )
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+
+class _WithoutMetaKeys(PydanticBaseSettingsSource):
+    """The `.env` layer minus the keys that locate configuration rather than being it."""
+
+    _META: ClassVar[frozenset[str]] = frozenset({CONFIG_ENV.lower(), SECRETS_DIR_ENV.lower()})
+
+    def __init__(self, inner: PydanticBaseSettingsSource) -> None:
+        super().__init__(inner.settings_cls)
+        self._inner = inner
+
+    def get_field_value(self, field: FieldInfo, field_name: str) -> tuple[Any, str, bool]:
+        return self._inner.get_field_value(field, field_name)
+
+    def __call__(self) -> dict[str, Any]:
+        return {k: v for k, v in self._inner().items() if k.lower() not in self._META}
+
+
+def resolve_config_path(explicit: Path | None) -> Path | None:
+    """`--config`, else FUSIONBRIDGE_CONFIG, else ./fusionbridge.toml when it exists."""
+    if explicit is not None:
+        return explicit
+    from_env = os.environ.get(CONFIG_ENV)
+    if from_env:
+        return Path(from_env)
+    return DEFAULT_CONFIG_FILE if DEFAULT_CONFIG_FILE.is_file() else None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError([f"config: file {path} does not exist"]) from None
+    except OSError as exc:
+        raise ConfigError([f"config: cannot read {path}: {exc.strerror}"]) from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError([f"config: {path} is not valid TOML: {exc}"]) from None
+
+
+def _describe(error: dict[str, Any]) -> str:
+    location = ".".join(str(part) for part in error["loc"]) or "config"
+    kind = error["type"]
+    if kind == "missing":
+        message = "required"
+    elif kind == "extra_forbidden":
+        message = "unknown key"
+    else:
+        message = str(error["msg"]).removeprefix("Value error, ")
+    return f"{location}: {message}"
+
+
+def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
+    """Build the settings from every source, or raise ConfigError listing every problem."""
+    path = resolve_config_path(config_path)
+    layer = _read_toml(path) if path is not None else {}
+    secrets_dir = os.environ.get(SECRETS_DIR_ENV) or None
+    if secrets_dir is not None and not Path(secrets_dir).is_dir():
+        raise ConfigError([f"{SECRETS_DIR_ENV}: directory {secrets_dir} does not exist"])
+    token = _toml_layer.set(layer)
+    try:
+        return Settings(_secrets_dir=secrets_dir, **overrides)
+    except ValidationError as exc:
+        errors = exc.errors(include_input=False, include_url=False, include_context=False)
+        raise ConfigError([_describe(dict(e)) for e in errors]) from None
+    finally:
+        _toml_layer.reset(token)
