@@ -1,0 +1,56 @@
+"""Prometheus metrics of the daemon, on a registry of its own so tests and demo never collide."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Info
+from prometheus_client.exposition import generate_latest
+
+from fusionbridge import __version__
+
+
+@dataclass
+class Metrics:
+    """Every metric the daemon exports; `record_request` fits the clients' `on_request` hook."""
+
+    registry: CollectorRegistry = field(default_factory=CollectorRegistry)
+
+    def __post_init__(self) -> None:
+        r = self.registry
+        self.job_runs = Counter("fusionbridge_job_runs", "Job runs started", ["job"], registry=r)
+        self.job_failures = Counter("fusionbridge_job_failures", "Job runs that failed", ["job"], registry=r)
+        self.job_last_success = Gauge(
+            "fusionbridge_job_last_success_timestamp_seconds",
+            "Unix time of the last successful run",
+            ["job"],
+            registry=r,
+        )
+        self.upstream_requests = Counter(
+            "fusionbridge_upstream_requests",
+            "Requests sent upstream by outcome",
+            ["api", "endpoint", "outcome"],
+            registry=r,
+        )
+        self.rate_limit_waits = Counter(
+            "fusionbridge_rate_limit_waits", "Times upstream told us to slow down", ["api"], registry=r
+        )
+        self.submissions = Gauge(
+            "fusionbridge_submissions", "Inverter-months in the ledger by state", ["state"], registry=r
+        )
+        build = Info("fusionbridge_build", "Version of the running fusionbridge", registry=r)
+        build.info({"version": __version__})
+
+    def record_request(self, api: str, endpoint: str, outcome: str) -> None:
+        """Count one upstream request; rate-limit answers also count as a wait."""
+        self.upstream_requests.labels(api=api, endpoint=endpoint, outcome=outcome).inc()
+        if outcome in ("rate_limited", "throttled", "daily_cap"):
+            self.rate_limit_waits.labels(api=api).inc()
+
+    def set_submissions(self, counts: dict[str, int]) -> None:
+        for state, count in counts.items():
+            self.submissions.labels(state=state).set(count)
+
+    def render(self) -> bytes:
+        """The Prometheus text exposition."""
+        return generate_latest(self.registry)
