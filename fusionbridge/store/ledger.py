@@ -1,0 +1,54 @@
+"""The ledger: fusionbridge's one durable SQLite file, opened once per process."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+from fusionbridge.clock import Clock
+from fusionbridge.store.database import Database
+from fusionbridge.store.migrations import migrate
+from fusionbridge.store.pacing import PacingRecords
+
+
+class Ledger(PacingRecords):
+    """Everything fusionbridge must remember across restarts; each write one committed transaction."""
+
+    def __init__(self, db: Database, clock: Clock, schema_version: int) -> None:
+        self._db = db
+        self.clock = clock
+        self.schema_version = schema_version
+
+    @property
+    def path(self) -> Path:
+        return self._db.path
+
+    @classmethod
+    @asynccontextmanager
+    async def open(cls, path: Path, clock: Clock) -> AsyncIterator[Ledger]:
+        """Open and migrate the ledger at `path` for the duration of the block."""
+        ledger = await cls.connect(path, clock)
+        try:
+            yield ledger
+        finally:
+            await ledger.close()
+
+    @classmethod
+    async def connect(cls, path: Path, clock: Clock) -> Ledger:
+        """Open and migrate without a block; the caller must `close()` it."""
+        db = await Database.connect(path)
+        try:
+            version = await migrate(db, clock.now())
+        except BaseException:
+            await db.close()
+            raise
+        return cls(db, clock, version)
+
+    async def close(self) -> None:
+        await self._db.close()
+
+    async def integrity_check(self) -> list[str]:
+        """SQLite's own verdict on the file: `["ok"]` when sound."""
+        rows = await self._db.fetchall("PRAGMA integrity_check")
+        return [str(row[0]) for row in rows]

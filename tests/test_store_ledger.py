@@ -1,0 +1,117 @@
+"""Opening the ledger: directory, PRAGMAs, migrations, refusal of newer files, error translation."""
+
+from __future__ import annotations
+
+import sqlite3
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from fusionbridge.clock import VirtualClock
+from fusionbridge.errors import LedgerError
+from fusionbridge.store import SCHEMA_VERSION, Ledger
+
+T0 = datetime(2025, 3, 1, 6, 30, tzinfo=UTC)
+
+
+@pytest.fixture
+def clock() -> VirtualClock:
+    return VirtualClock(T0)
+
+
+def _tables(path: Path) -> set[str]:
+    with sqlite3.connect(path) as conn:
+        rows = conn.execute("SELECT name FROM sqlite_master WHERE type = 'table'").fetchall()
+    return {name for (name,) in rows}
+
+
+async def test_open_creates_directory_and_migrates_empty_file(
+    tmp_path: Path, clock: VirtualClock
+) -> None:
+    path = tmp_path / "deep" / "state" / "ledger.db"
+    async with Ledger.open(path, clock) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+        assert await ledger.integrity_check() == ["ok"]
+    assert path.is_file()
+    assert {"schema_history", "endpoint_pacing", "fusionsolar_session"} <= _tables(path)
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA user_version").fetchone() == (SCHEMA_VERSION,)
+        assert conn.execute("PRAGMA journal_mode").fetchone() == ("wal",)
+        history = conn.execute("SELECT version, applied_at FROM schema_history").fetchall()
+    assert history == [
+        (v, "2025-03-01T06:30:00.000000+00:00") for v in range(1, SCHEMA_VERSION + 1)
+    ]
+
+
+async def test_connection_pragmas(tmp_path: Path, clock: VirtualClock) -> None:
+    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
+        db = ledger._db
+        assert tuple((await db.fetchone("PRAGMA synchronous")) or ()) == (2,)  # FULL
+        assert tuple((await db.fetchone("PRAGMA foreign_keys")) or ()) == (1,)
+        assert tuple((await db.fetchone("PRAGMA busy_timeout")) or ()) == (5000,)
+
+
+async def test_reopen_is_idempotent(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "l.db"
+    async with Ledger.open(path, clock):
+        pass
+    clock.advance(3600)
+    async with Ledger.open(path, clock) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+    with sqlite3.connect(path) as conn:
+        count = conn.execute("SELECT count(*) FROM schema_history").fetchone()
+    assert count == (SCHEMA_VERSION,)
+
+
+async def test_newer_ledger_is_refused(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "l.db"
+    async with Ledger.open(path, clock):
+        pass
+    with sqlite3.connect(path) as conn:
+        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    with pytest.raises(LedgerError, match="newer than this fusionbridge"):
+        async with Ledger.open(path, clock):
+            pass
+
+
+async def test_not_a_database_is_a_ledger_error(tmp_path: Path, clock: VirtualClock) -> None:
+    path = tmp_path / "l.db"
+    path.write_bytes(b"this is not sqlite, just text that is long enough " * 40)
+    with pytest.raises(LedgerError) as caught:
+        async with Ledger.open(path, clock):
+            pass
+    assert isinstance(caught.value.__cause__, sqlite3.Error)
+
+
+async def test_unwritable_directory_is_a_ledger_error(tmp_path: Path, clock: VirtualClock) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    with pytest.raises(LedgerError, match="directory") as caught:
+        async with Ledger.open(blocker / "sub" / "l.db", clock):
+            pass
+    assert isinstance(caught.value.__cause__, OSError)
+
+
+async def test_use_after_close_is_a_ledger_error(tmp_path: Path, clock: VirtualClock) -> None:
+    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
+        pass
+    with pytest.raises(LedgerError):
+        await ledger.load_session()
+
+
+async def _insert_twice(ledger: Ledger) -> None:
+    async with ledger._db.transaction() as tx:
+        await tx.execute("INSERT INTO endpoint_pacing (endpoint, calls_on_day) VALUES ('a', 1)")
+        await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('a')")
+
+
+async def test_failed_transaction_rolls_back(tmp_path: Path, clock: VirtualClock) -> None:
+    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
+        with pytest.raises(LedgerError, match="UNIQUE"):
+            await _insert_twice(ledger)
+        assert await ledger.load_endpoints() == {}
+        # the connection is usable again after the rollback
+        async with ledger._db.transaction() as tx:
+            await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
+        assert list(await ledger.load_endpoints()) == ["b"]
