@@ -185,3 +185,21 @@ class EnergyReading:
     raw: str
     key: str
     fetched_at: datetime
+
+
+class SubmissionState(StrEnum):
+    """Where one remote inverter's month stands on its way to REDEX (SPEC §4 `status`).
+
+    `missing`, `fetched` and `due` follow from readings and the clock; the ledger records `due`
+    only when an attempt ended without an answer. `sending` is internal: a request carrying the
+    month was begun and no outcome recorded, so after a crash it may or may not have reached REDEX.
+    """
+
+    MISSING = "missing"
+    FETCHED = "fetched"
+    DUE = "due"
+    SENDING = "sending"
+    SENT = "sent"
+    ACCEPTED = "accepted"
+    REJECTED = "rejected"
+    FAILED = "failed"
