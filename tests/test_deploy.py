@@ -16,6 +16,7 @@ from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
 from fusionbridge.cli import EXIT_CONFIG
+from fusionbridge.daemon import SHUTDOWN_GRACE_S
 from fusionbridge.settings import (
     CONFIG_ENV,
     ENV_PREFIX,
@@ -238,8 +239,20 @@ def test_unit_notifies_watchdogs_and_restarts_except_on_config_errors() -> None:
     assert unit_entries()["Install"] == [("WantedBy", "multi-user.target")]
 
 
+def seconds(text: str) -> float:
+    assert text.endswith("s"), text
+    return float(text.removesuffix("s"))
+
+
+def test_stop_timeouts_outlast_the_daemons_shutdown_grace() -> None:
+    """Neither systemd nor Docker may SIGKILL a daemon still finishing its job in flight."""
+    assert seconds(service_value("TimeoutStopSec")) > SHUTDOWN_GRACE_S + 5
+    assert seconds(compose_service()["stop_grace_period"]) > SHUTDOWN_GRACE_S + 5
+
+
 def test_unit_runs_as_a_dynamic_user_with_its_own_state_and_config() -> None:
     assert service_value("DynamicUser") == "yes"
+    assert service_value("User") == "fusionbridge"
     assert service_value("StateDirectory") == "fusionbridge"
     assert service_value("ConfigurationDirectory") == "fusionbridge"
     environment = dict(value.split("=", 1) for value in service_values("Environment"))
