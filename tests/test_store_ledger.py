@@ -10,7 +10,8 @@ import pytest
 
 from fusionbridge.clock import VirtualClock
 from fusionbridge.errors import LedgerError
-from fusionbridge.store import SCHEMA_VERSION, Ledger
+from fusionbridge.fusionsolar.state import EndpointState
+from fusionbridge.store import SCHEMA_VERSION, Ledger, migrations
 
 T0 = datetime(2025, 3, 1, 6, 30, tzinfo=UTC)
 
@@ -62,6 +63,30 @@ async def test_reopen_is_idempotent(tmp_path: Path, clock: VirtualClock) -> None
     with sqlite3.connect(path) as conn:
         count = conn.execute("SELECT count(*) FROM schema_history").fetchone()
     assert count == (SCHEMA_VERSION,)
+
+
+async def test_upgrade_from_first_version_keeps_data(
+    tmp_path: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "l.db"
+    paced = EndpointState(last_call=T0, calls_on_day=3)
+    with monkeypatch.context() as patched:
+        patched.setattr(migrations, "SCHEMA_VERSION", 1)
+        async with Ledger.open(path, clock) as old:
+            assert old.schema_version == 1
+            await old.save_endpoint("getDevKpiDay", paced)
+    assert "submissions" not in _tables(path)
+    clock.advance(60)
+    async with Ledger.open(path, clock) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+        assert await ledger.load_endpoints() == {"getDevKpiDay": paced}
+        assert await ledger.submissions() == []
+    with sqlite3.connect(path) as conn:
+        applied = conn.execute("SELECT version, applied_at FROM schema_history").fetchall()
+    assert applied[:2] == [
+        (1, "2025-03-01T06:30:00.000000+00:00"),
+        (2, "2025-03-01T06:31:00.000000+00:00"),
+    ]
 
 
 async def test_newer_ledger_is_refused(tmp_path: Path, clock: VirtualClock) -> None:

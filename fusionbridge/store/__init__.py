@@ -1,6 +1,33 @@
 """The SQLite ledger: pacing, inventory, energy readings, submissions and job runs."""
 
+from fusionbridge.store.energy import ReadingChange
+from fusionbridge.store.inventory import Inventory
+from fusionbridge.store.job_runs import JobRun
 from fusionbridge.store.ledger import Ledger
 from fusionbridge.store.migrations import SCHEMA_VERSION
+from fusionbridge.store.submissions import (
+    Failed,
+    ItemOutcome,
+    Pending,
+    PushRequest,
+    Rejected,
+    RequestItem,
+    Sent,
+    SubmissionRecord,
+)
 
-__all__ = ["SCHEMA_VERSION", "Ledger"]
+__all__ = [
+    "SCHEMA_VERSION",
+    "Failed",
+    "Inventory",
+    "ItemOutcome",
+    "JobRun",
+    "Ledger",
+    "Pending",
+    "PushRequest",
+    "ReadingChange",
+    "Rejected",
+    "RequestItem",
+    "Sent",
+    "SubmissionRecord",
+]

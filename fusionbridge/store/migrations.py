@@ -32,6 +32,116 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             refused_at TEXT
         ) STRICT""",
     ),
+    (
+        """CREATE TABLE plants (
+            code TEXT PRIMARY KEY,
+            name TEXT NOT NULL,
+            capacity_kwp TEXT,
+            grid_connection_date TEXT
+        ) STRICT""",
+        """CREATE TABLE devices (
+            id INTEGER PRIMARY KEY,
+            plant_code TEXT NOT NULL,
+            type_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            esn TEXT,
+            model TEXT
+        ) STRICT""",
+        """CREATE TABLE inventory_refresh (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            refreshed_at TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TABLE daily_energy (
+            source TEXT NOT NULL,
+            day TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (source, day)
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE monthly_energy (
+            source TEXT NOT NULL,
+            month TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (source, month)
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE energy_history (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            period TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            previous_kwh TEXT,
+            raw TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fetched_at TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX energy_history_by_period ON energy_history (source, period)",
+        """CREATE TRIGGER energy_history_no_update BEFORE UPDATE ON energy_history
+        BEGIN SELECT RAISE(ABORT, 'energy_history is append-only'); END""",
+        """CREATE TRIGGER energy_history_no_delete BEFORE DELETE ON energy_history
+        BEGIN SELECT RAISE(ABORT, 'energy_history is append-only'); END""",
+        """CREATE TABLE source_capacity (
+            source TEXT PRIMARY KEY,
+            capacity_kw TEXT NOT NULL,
+            observed_at TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TABLE push_requests (
+            id INTEGER PRIMARY KEY,
+            payload TEXT NOT NULL,
+            begun_at TEXT NOT NULL,
+            finished_at TEXT
+        ) STRICT""",
+        """CREATE TRIGGER push_requests_payload_fixed
+        BEFORE UPDATE OF id, payload, begun_at ON push_requests
+        BEGIN SELECT RAISE(ABORT, 'push request payloads are append-only'); END""",
+        """CREATE TRIGGER push_requests_no_delete BEFORE DELETE ON push_requests
+        BEGIN SELECT RAISE(ABORT, 'push requests are append-only'); END""",
+        """CREATE TABLE push_request_items (
+            request_id INTEGER NOT NULL REFERENCES push_requests (id),
+            remote_inv_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            outcome TEXT CHECK (outcome IN ('sent', 'rejected', 'failed', 'pending')),
+            process_id INTEGER,
+            message TEXT,
+            PRIMARY KEY (request_id, remote_inv_id, month)
+        ) STRICT""",
+        """CREATE TABLE submissions (
+            remote_inv_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            state TEXT NOT NULL
+                CHECK (state IN ('due', 'sending', 'sent', 'accepted', 'rejected', 'failed')),
+            value_sent TEXT,
+            sent_at TEXT,
+            process_id INTEGER,
+            processing_status TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            accepted_kwh TEXT,
+            accepted_at TEXT,
+            drift_kwh TEXT,
+            request_id INTEGER REFERENCES push_requests (id),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (remote_inv_id, month)
+        ) STRICT""",
+        "CREATE INDEX submissions_by_process ON submissions (process_id)",
+        """CREATE TABLE job_runs (
+            name TEXT PRIMARY KEY,
+            last_started_at TEXT,
+            last_finished_at TEXT,
+            last_success_at TEXT,
+            last_failure_at TEXT,
+            last_error TEXT,
+            running INTEGER NOT NULL DEFAULT 0,
+            runs INTEGER NOT NULL DEFAULT 0,
+            successes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0
+        ) STRICT""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,189 @@
+"""Daily and monthly kWh per source, with every value Huawei ever reported kept as history."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from decimal import Decimal
+
+from fusionbridge.models import EnergyReading, Month, SourceRef
+from fusionbridge.store.columns import (
+    decimal,
+    decimal_text,
+    instant,
+    instant_text,
+    period_text,
+)
+from fusionbridge.store.database import Database, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class ReadingChange:
+    """A (source, period) whose stored value is new (`previous` None) or different."""
+
+    source: SourceRef
+    period: date | Month
+    previous: Decimal | None
+    kwh: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class _Table:
+    """The SQL for one granularity; the column holding the period differs by table."""
+
+    existing: str
+    upsert: str
+
+
+_DAILY = _Table(
+    existing="""SELECT e.source, e.day, e.kwh FROM json_each(?) AS j
+        JOIN daily_energy AS e
+        ON e.source = json_extract(j.value, '$[0]') AND e.day = json_extract(j.value, '$[1]')""",
+    upsert="""INSERT INTO daily_energy (source, day, kwh, raw, key, fetched_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (source, day) DO UPDATE SET kwh = excluded.kwh, raw = excluded.raw,
+            key = excluded.key, fetched_at = excluded.fetched_at""",
+)
+_MONTHLY = _Table(
+    existing="""SELECT e.source, e.month, e.kwh FROM json_each(?) AS j
+        JOIN monthly_energy AS e
+        ON e.source = json_extract(j.value, '$[0]') AND e.month = json_extract(j.value, '$[1]')""",
+    upsert="""INSERT INTO monthly_energy (source, month, kwh, raw, key, fetched_at)
+        VALUES (?, ?, ?, ?, ?, ?)
+        ON CONFLICT (source, month) DO UPDATE SET kwh = excluded.kwh, raw = excluded.raw,
+            key = excluded.key, fetched_at = excluded.fetched_at""",
+)
+
+
+class EnergyRecords:
+    """Readings are upserted in bulk: a year of 1,000 inverters is a handful of statements."""
+
+    _db: Database
+
+    async def save_readings(self, readings: Iterable[EnergyReading]) -> list[ReadingChange]:
+        """Upsert readings in one transaction; which (source, period) are new or changed.
+
+        An unchanged value still refreshes raw text, key and `fetched_at` (the latest fetch that
+        confirmed it); a new or changed one also appends a row to `energy_history`.
+        """
+        latest: dict[tuple[str, str], EnergyReading] = {}
+        for reading in readings:
+            latest[str(reading.source), period_text(reading.period)] = reading
+        days = {k: r for k, r in latest.items() if not isinstance(r.period, Month)}
+        months = {k: r for k, r in latest.items() if isinstance(r.period, Month)}
+        async with self._db.transaction() as tx:
+            changes = await _save(tx, _DAILY, days)
+            changes += await _save(tx, _MONTHLY, months)
+        return changes
+
+    async def monthly(
+        self, sources: Iterable[SourceRef] | None = None
+    ) -> dict[tuple[SourceRef, Month], EnergyReading]:
+        """Monthly readings, of every source or only of `sources`."""
+        wanted = None if sources is None else json.dumps(sorted({str(s) for s in sources}))
+        rows = await self._db.fetchall(
+            """SELECT source, month, kwh, raw, key, fetched_at FROM monthly_energy
+            WHERE ?1 IS NULL OR source IN (SELECT value FROM json_each(?1))
+            ORDER BY source, month""",
+            (wanted,),
+        )
+        result: dict[tuple[SourceRef, Month], EnergyReading] = {}
+        for row in rows:
+            source, month = SourceRef.parse(row["source"]), Month.parse(row["month"])
+            result[source, month] = _reading(row, source, month)
+        return result
+
+    async def daily(self, source: SourceRef, month: Month) -> list[EnergyReading]:
+        """The month's daily readings of one source, by date; absent days are absent."""
+        rows = await self._db.fetchall(
+            """SELECT source, day, kwh, raw, key, fetched_at FROM daily_energy
+            WHERE source = ? AND day BETWEEN ? AND ? ORDER BY day""",
+            (str(source), month.first_day().isoformat(), month.last_day().isoformat()),
+        )
+        return [_reading(row, source, date.fromisoformat(row["day"])) for row in rows]
+
+    async def energy_history(
+        self, source: SourceRef, period: date | Month
+    ) -> list[tuple[EnergyReading, Decimal | None]]:
+        """Every distinct value reported for one (source, period), oldest first, with the previous."""
+        rows = await self._db.fetchall(
+            """SELECT source, period, kwh, previous_kwh, raw, key, fetched_at FROM energy_history
+            WHERE source = ? AND period = ? ORDER BY id""",
+            (str(source), period_text(period)),
+        )
+        return [
+            (
+                _reading(row, source, period),
+                None if row["previous_kwh"] is None else decimal(row["previous_kwh"]),
+            )
+            for row in rows
+        ]
+
+    async def save_capacities(self, capacities: Mapping[SourceRef, Decimal], at: datetime) -> None:
+        """Record each source's installed capacity (kW) as last reported, for plausibility checks."""
+        async with self._db.transaction() as tx:
+            await tx.executemany(
+                """INSERT INTO source_capacity (source, capacity_kw, observed_at) VALUES (?, ?, ?)
+                ON CONFLICT (source) DO UPDATE SET capacity_kw = excluded.capacity_kw,
+                    observed_at = excluded.observed_at""",
+                [(str(s), decimal_text(kw), instant_text(at)) for s, kw in capacities.items()],
+            )
+
+    async def capacities(self) -> dict[SourceRef, Decimal]:
+        rows = await self._db.fetchall("SELECT source, capacity_kw FROM source_capacity")
+        return {SourceRef.parse(row["source"]): decimal(row["capacity_kw"]) for row in rows}
+
+
+async def _save(
+    tx: Transaction, table: _Table, readings: dict[tuple[str, str], EnergyReading]
+) -> list[ReadingChange]:
+    if not readings:
+        return []
+    keys = json.dumps([list(key) for key in readings])
+    stored = {
+        (row[0], row[1]): decimal(row[2]) for row in await tx.fetchall(table.existing, (keys,))
+    }
+    changes: list[ReadingChange] = []
+    history: list[tuple[str, str, str, str | None, str, str, str]] = []
+    for key, reading in readings.items():
+        previous = stored.get(key)
+        if previous is not None and previous == reading.kwh:
+            continue
+        changes.append(ReadingChange(reading.source, reading.period, previous, reading.kwh))
+        history.append(
+            (
+                *key,
+                decimal_text(reading.kwh),
+                None if previous is None else decimal_text(previous),
+                reading.raw,
+                reading.key,
+                instant_text(reading.fetched_at),
+            )
+        )
+    await tx.executemany(
+        table.upsert,
+        [
+            (*key, decimal_text(r.kwh), r.raw, r.key, instant_text(r.fetched_at))
+            for key, r in readings.items()
+        ],
+    )
+    await tx.executemany(
+        """INSERT INTO energy_history (source, period, kwh, previous_kwh, raw, key, fetched_at)
+        VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        history,
+    )
+    return changes
+
+
+def _reading(row: sqlite3.Row, source: SourceRef, period: date | Month) -> EnergyReading:
+    return EnergyReading(
+        source=source,
+        period=period,
+        kwh=decimal(row["kwh"]),
+        raw=row["raw"],
+        key=row["key"],
+        fetched_at=instant(row["fetched_at"]),
+    )
