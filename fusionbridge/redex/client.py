@@ -1,0 +1,359 @@
+"""REDEX I/O: tokens, rate-safe requests, monthly submissions split on 422, processing polls.
+
+Every request (token, refresh, monthly-data, status) passes the limiter, so the account's
+window holds whatever mix of calls a run makes. Failures come back as `fusionbridge.errors`.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Final, Literal
+
+import aiohttp
+import stamina
+
+from fusionbridge.clock import Clock
+from fusionbridge.errors import (
+    RedexAuthError,
+    RedexRateLimited,
+    RedexRequestError,
+    TransientError,
+    UnexpectedResponseError,
+)
+from fusionbridge.logs import get_logger
+from fusionbridge.redex import wire
+from fusionbridge.redex.limiter import WindowLimiter, redex_limiter
+from fusionbridge.redex.tokens import TokenKeeper
+from fusionbridge.redex.wire import MonthlyItem, ProcessingStatus
+from fusionbridge.settings import RedexSettings
+
+UNKNOWN_STATUS: Final = "Unknown"
+"""What `follow` reports for a ProcessId no poll got an answer for."""
+
+log = get_logger(__name__)
+
+OutcomeStatus = Literal["sent", "rejected", "failed", "pending"]
+BatchHook = Callable[[Sequence[MonthlyItem]], Awaitable[None]]
+OutcomeHook = Callable[[Sequence["ItemOutcome"]], Awaitable[None]]
+RequestHook = Callable[[str, str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ItemOutcome:
+    """What became of one item: sent (with ProcessId), rejected (422), failed (400) or pending."""
+
+    item: MonthlyItem
+    status: OutcomeStatus
+    process_id: int | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """Backoff for 5xx, timeouts, resets and non-JSON answers (stamina), and 429 patience."""
+
+    attempts: int = 5
+    timeout_s: float = 120.0
+    wait_initial_s: float = 1.0
+    wait_max_s: float = 30.0
+    wait_jitter_s: float = 1.0
+    max_rate_waits: int = 10
+
+
+@dataclass(frozen=True, slots=True)
+class _Reply:
+    status: int
+    body: Any
+    retry_after: str | None = None
+    token: str | None = field(default=None, repr=False)
+
+
+def make_session(settings: RedexSettings) -> aiohttp.ClientSession:
+    """An HTTP session for REDEX whose requests give up after `timeout_s`."""
+    return aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
+        headers={"Accept": "application/json"},
+    )
+
+
+class RedexClient:
+    """Submits monthly generation to REDEX and follows its processing, within the rate limit."""
+
+    def __init__(
+        self,
+        session: aiohttp.ClientSession,
+        settings: RedexSettings,
+        *,
+        clock: Clock,
+        limiter: WindowLimiter | None = None,
+        on_request: RequestHook | None = None,
+        retry: RetryPolicy | None = None,
+        poll_interval_s: float = 2.0,
+        poll_interval_max_s: float = 30.0,
+    ) -> None:
+        self._session = session
+        self._settings = settings
+        self._clock = clock
+        self._limiter = limiter or redex_limiter(settings, clock)
+        self._on_request = on_request
+        self._retry = retry or RetryPolicy()
+        self._poll_interval_s = poll_interval_s
+        self._poll_interval_max_s = poll_interval_max_s
+        self._tokens = TokenKeeper(settings, clock, self._post_token)
+
+    # -- submissions ---------------------------------------------------------------------------
+
+    async def submit(
+        self,
+        items: Sequence[MonthlyItem],
+        *,
+        before_send: BatchHook | None = None,
+        after_send: OutcomeHook | None = None,
+    ) -> list[ItemOutcome]:
+        """Send items in batches; one outcome per item, in input order.
+
+        `before_send(items)` runs before every monthly-data request (so the ledger can mark them
+        in flight) and `after_send(outcomes)` after its answer is known. Once a batch ends
+        pending (REDEX unreachable or still throttling), later batches are not tried and come
+        back pending too. A refused credential raises RedexAuthError.
+        """
+        wire.ensure_unique(items)
+        outcomes: dict[tuple[str, int], ItemOutcome] = {}
+        halted: str | None = None
+        for batch in wire.batches(items, self._settings.batch_size):
+            if halted is not None:
+                outcomes.update((i.key, ItemOutcome(i, "pending", None, halted)) for i in batch)
+                continue
+            done, halted = await self._submit_batch(batch, before_send, after_send)
+            outcomes.update((o.item.key, o) for o in done)
+        return [outcomes[item.key] for item in items]
+
+    async def _submit_batch(
+        self,
+        batch: list[MonthlyItem],
+        before_send: BatchHook | None,
+        after_send: OutcomeHook | None,
+    ) -> tuple[list[ItemOutcome], str | None]:
+        """One batch, re-sent without the items a 422 names until nothing is left."""
+        remaining, done = batch, list[ItemOutcome]()
+        while remaining:
+            if before_send is not None:
+                await before_send(remaining)
+            try:
+                reply = await self._post_monthly(remaining)
+            except (TransientError, RedexRateLimited) as exc:
+                log.warning("redex.batch_pending", items=len(remaining), error=str(exc))
+                pending = [ItemOutcome(i, "pending", None, str(exc)) for i in remaining]
+                if after_send is not None:
+                    await after_send(pending)
+                return [*done, *pending], str(exc)
+            finished, remaining = _settle(reply, remaining)
+            if after_send is not None:
+                await after_send(finished)
+            done.extend(finished)
+        return done, None
+
+    async def _post_monthly(self, items: Sequence[MonthlyItem]) -> wire.MonthlyReply:
+        body = wire.dumps_payload(items)
+        reply = await self._authorised("monthly_data", "POST", wire.MONTHLY_PATH, body=body)
+        return wire.parse_monthly_reply(reply.status, reply.body)
+
+    # -- processing ----------------------------------------------------------------------------
+
+    async def status(self, process_id: int) -> ProcessingStatus:
+        """REDEX's processing status of one ProcessId."""
+        params = {"ProcessId": str(process_id)}
+        reply = await self._authorised("statuses", "GET", wire.STATUS_PATH, params=params)
+        if not 200 <= reply.status < 300:
+            message = wire.message_of(reply.body, default="status query refused")
+            raise RedexRequestError(reply.status, message)
+        return wire.parse_status(reply.body, process_id)
+
+    async def follow(self, process_ids: Iterable[int], *, wait_s: float) -> dict[int, str]:
+        """Poll until every ProcessId is Success or Failed, or `wait_s` has passed.
+
+        Every id is polled at least once; rounds then repeat with growing spacing while time
+        is left. The answer holds the last status seen per id (`Unknown` if none was).
+        """
+        deadline = self._clock.monotonic() + wait_s
+        latest = dict.fromkeys(process_ids, UNKNOWN_STATUS)
+        waiting = list(latest)
+        interval = self._poll_interval_s
+        while waiting:
+            for process_id in list(waiting):
+                try:
+                    found = await self.status(process_id)
+                except RedexRequestError as exc:
+                    log.warning("redex.status_refused", process_id=process_id, error=str(exc))
+                    waiting.remove(process_id)
+                    continue
+                except (TransientError, RedexRateLimited) as exc:
+                    log.warning("redex.status_unavailable", process_id=process_id, error=str(exc))
+                    break
+                latest[process_id] = found.status
+                if found.is_final:
+                    waiting.remove(process_id)
+                    log.info("redex.process_final", process_id=process_id, status=found.status)
+            left = deadline - self._clock.monotonic()
+            if not waiting or left <= 0:
+                break
+            await self._clock.sleep(min(interval, left))
+            interval = min(interval * 2, self._poll_interval_max_s)
+        return latest
+
+    async def check_token(self) -> None:
+        """Obtain a token (api_key grant) so `check` proves the credentials; a static token is kept."""
+        await self._tokens.current()
+
+    # -- HTTP ----------------------------------------------------------------------------------
+
+    async def _authorised(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        body: str | None = None,
+        params: dict[str, str] | None = None,
+    ) -> _Reply:
+        """A bearer-token request; on 401 one re-authentication and one repeat."""
+        reply = await self._call(endpoint, method, path, body=body, params=params, auth=True)
+        if reply.status != 401:
+            return reply
+        log.info("redex.reauthenticating", endpoint=endpoint)
+        await self._tokens.replace(reply.token or "")
+        reply = await self._call(endpoint, method, path, body=body, params=params, auth=True)
+        if reply.status == 401:
+            raise RedexAuthError("REDEX refused a freshly issued token (HTTP 401)")
+        return reply
+
+    async def _post_token(self, endpoint: str, path: str, body: str) -> tuple[int, Any]:
+        reply = await self._call(endpoint, "POST", path, body=body, auth=False)
+        return reply.status, reply.body
+
+    async def _call(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        *,
+        body: str | None = None,
+        params: dict[str, str] | None = None,
+        auth: bool,
+    ) -> _Reply:
+        """One logical request: transient failures retried with backoff, 429s waited out."""
+        rate_waits = 0
+        policy = self._retry
+        while True:
+            async for attempt in stamina.retry_context(
+                on=TransientError,
+                attempts=policy.attempts,
+                timeout=policy.timeout_s,
+                wait_initial=policy.wait_initial_s,
+                wait_max=policy.wait_max_s,
+                wait_jitter=policy.wait_jitter_s,
+            ):
+                with attempt:
+                    reply = await self._send(endpoint, method, path, body, params, auth)
+            if reply.status != 429:
+                return reply
+            delay = wire.retry_after_s(
+                reply.retry_after, now=self._clock.now(), default=self._settings.rate_period_s
+            )
+            rate_waits += 1
+            if rate_waits > policy.max_rate_waits:
+                raise RedexRateLimited("REDEX kept answering 429", delay)
+            log.warning("redex.rate_limited", endpoint=endpoint, retry_after_s=delay)
+            await self._clock.sleep(delay)
+
+    async def _take_slot(self, auth: bool) -> str | None:
+        """A limiter slot, then at once the bearer token to send (None when `auth` is False).
+
+        Renewal needs requests (and slots) of its own, so it happens before queueing; should
+        the token come due while we queued, the slot is left unused and we queue again.
+        """
+        token: str | None = None
+        for _ in range(3):
+            if auth:
+                await self._tokens.current()
+            await self._limiter.acquire()
+            if not auth:
+                return None
+            token, fresh = self._tokens.peek()
+            if fresh:
+                return token
+        return token  # still valid until expiry; a 401 would renew it
+
+    async def _send(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        body: str | None,
+        params: dict[str, str] | None,
+        auth: bool,
+    ) -> _Reply:
+        """Exactly one HTTP exchange, through the limiter, translated into our error tree."""
+        headers = {"Accept": "application/json"}
+        if body is not None:
+            headers["Content-Type"] = "application/json"
+        token = await self._take_slot(auth)
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        try:
+            async with self._session.request(
+                method,
+                self._settings.base_url + path,
+                data=None if body is None else body.encode(),
+                params=params,
+                headers=headers,
+            ) as response:
+                status = response.status
+                retry_after = response.headers.get("Retry-After")
+                text = await response.text()
+        except TimeoutError as exc:
+            self._count(endpoint, "timeout")
+            raise TransientError(f"REDEX {endpoint} request timed out") from exc
+        except aiohttp.ClientError as exc:
+            self._count(endpoint, "error")
+            raise TransientError(f"REDEX {endpoint} request failed: {type(exc).__name__}") from exc
+        self._count(endpoint, str(status))
+        if status >= 500:
+            raise TransientError(f"REDEX answered {endpoint} with HTTP {status}")
+        if status == 429:
+            return _Reply(status, None, retry_after, token)
+        try:
+            parsed = json.loads(text) if text.strip() else None
+        except ValueError as exc:
+            if 200 <= status < 300:
+                raise UnexpectedResponseError(f"REDEX {endpoint} answer is not JSON", text) from exc
+            parsed = {"Message": f"HTTP {status}: {text[:200]}"}
+        return _Reply(status, parsed, retry_after, token)
+
+    def _count(self, endpoint: str, outcome: str) -> None:
+        if self._on_request is not None:
+            self._on_request(endpoint, outcome)
+
+
+def _settle(
+    reply: wire.MonthlyReply, items: list[MonthlyItem]
+) -> tuple[list[ItemOutcome], list[MonthlyItem]]:
+    """Outcomes this reply decides, and the items to send again (only after a 422)."""
+    match reply:
+        case wire.Created(process_id):
+            log.info("redex.batch_sent", items=len(items), process_id=process_id)
+            return [ItemOutcome(i, "sent", process_id) for i in items], []
+        case wire.Refused(status, message):
+            log.warning("redex.batch_refused", items=len(items), status=status, error=message)
+            return [ItemOutcome(i, "failed", None, message) for i in items], []
+        case wire.Unprocessable(errors, message):
+            named = {i: m for i, m in errors.items() if 0 <= i < len(items)}
+            if not named:
+                log.warning("redex.batch_refused", items=len(items), status=422, error=message)
+                return [ItemOutcome(i, "failed", None, message) for i in items], []
+            log.warning("redex.items_rejected", items=len(named), resending=len(items) - len(named))
+            rejected = [ItemOutcome(items[i], "rejected", None, m) for i, m in named.items()]
+            rest = [item for i, item in enumerate(items) if i not in named]
+            return rejected, rest
