@@ -140,3 +140,24 @@ async def test_failed_transaction_rolls_back(tmp_path: Path, clock: VirtualClock
         async with ledger._db.transaction() as tx:
             await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
         assert list(await ledger.load_endpoints()) == ["b"]
+
+
+async def _violate_at_commit(ledger: Ledger) -> None:
+    async with ledger._db.transaction() as tx:
+        await tx.execute("PRAGMA defer_foreign_keys = ON")
+        await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('kept-out')")
+        await tx.execute(
+            "INSERT INTO push_request_items (request_id, remote_inv_id, month, kwh) "
+            "VALUES (999, 'INV', '2025-01', '1')"
+        )
+
+
+async def test_failed_commit_rolls_back(tmp_path: Path, clock: VirtualClock) -> None:
+    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
+        with pytest.raises(LedgerError, match="commit failed: FOREIGN KEY"):
+            await _violate_at_commit(ledger)
+        assert await ledger.load_endpoints() == {}
+        assert await ledger.request_log() == []
+        async with ledger._db.transaction() as tx:
+            await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
+        assert list(await ledger.load_endpoints()) == ["b"]

@@ -140,7 +140,26 @@ async def test_processing_success_accepts_the_value_sent(ledger: Ledger) -> None
         "Success",
     )
     assert await ledger.open_process_ids() == []
-    assert await ledger.record_processing(5, "Success", T2) == []  # a repeated poll is harmless
+    # a repeated poll is harmless: nothing settles again, the acceptance time stays
+    assert await ledger.record_processing(5, "Success", T2 + timedelta(hours=1)) == []
+    assert (await ledger.submissions([INV_A]))[0] == record
+
+
+async def test_success_of_an_older_process_is_remembered(ledger: Ledger) -> None:
+    item = [(INV_A, JAN, Decimal("10"))]
+    first = await ledger.begin_request(item, payload(*item), T0)
+    await ledger.finish_request(first, {(INV_A, JAN): Sent(1)}, T0)
+    newer = [(INV_A, JAN, Decimal("11"))]
+    await ledger.begin_request(newer, payload(*newer), T1)
+    assert await ledger.record_processing(1, "Success", T2) == []
+    [record] = await ledger.submissions()
+    assert (record.state, record.accepted_kwh, record.accepted_at) == (
+        SubmissionState.SENDING,
+        Decimal("10"),
+        T2,
+    )
+    assert await ledger.record_processing(1, "Success", T2 + timedelta(hours=1)) == []
+    assert (await ledger.submissions())[0].accepted_at == T2
 
 
 async def test_processing_failed_rejects(ledger: Ledger) -> None:

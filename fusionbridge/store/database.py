@@ -109,12 +109,13 @@ class Database:
                 await self._conn.execute("BEGIN IMMEDIATE")
             try:
                 yield Transaction(self._conn)
+                with translated("commit"):
+                    await _finish(self._conn.execute("COMMIT"))
             except BaseException:
+                # also after a failed COMMIT, which can leave the transaction open
                 with suppress(sqlite3.Error, ValueError):
                     await _finish(self._conn.rollback())
                 raise
-            with translated("commit"):
-                await _finish(self._conn.execute("COMMIT"))
 
     async def fetchall(self, sql: str, params: Params = ()) -> list[sqlite3.Row]:
         """A read outside any transaction (a consistent snapshot of one statement)."""

@@ -183,29 +183,23 @@ class SubmissionRecords:
         now = instant_text(at)
         async with self._db.transaction() as tx:
             if status == SUCCESS:
+                # every month this process carried, even one a newer request now owns
                 await tx.execute(
-                    """UPDATE submissions SET processing_status = ?, accepted_kwh = value_sent,
-                        accepted_at = ?, drift_kwh = NULL, updated_at = ?
-                    WHERE process_id = ?""",
-                    (status, now, now, process_id),
+                    """UPDATE submissions SET accepted_kwh = value_sent, accepted_at = ?2,
+                        drift_kwh = NULL, processing_status = ?1
+                    WHERE process_id = ?3 AND processing_status IS NOT ?1""",
+                    (SUCCESS, now, process_id),
                 )
-                settled = await _settle(tx, process_id, SubmissionState.ACCEPTED, None, now)
-            elif status == FAILED:
+                return await _settle(tx, process_id, status, SubmissionState.ACCEPTED, None, now)
+            if status == FAILED:
                 error = message or "REDEX processing status Failed"
-                await tx.execute(
-                    "UPDATE submissions SET processing_status = ?, updated_at = ? "
-                    "WHERE process_id = ? AND state = 'sent'",
-                    (status, now, process_id),
-                )
-                settled = await _settle(tx, process_id, SubmissionState.REJECTED, error, now)
-            else:
-                await tx.execute(
-                    "UPDATE submissions SET processing_status = ?, updated_at = ? "
-                    "WHERE process_id = ? AND state = 'sent'",
-                    (status, now, process_id),
-                )
-                settled = []
-        return settled
+                return await _settle(tx, process_id, status, SubmissionState.REJECTED, error, now)
+            await tx.execute(
+                """UPDATE submissions SET processing_status = ?, updated_at = ?
+                WHERE process_id = ? AND state = 'sent'""",
+                (status, now, process_id),
+            )
+            return []
 
     async def set_drift(
         self, remote_inv_id: str, month: Month, drift_kwh: Decimal | None, at: datetime
@@ -338,12 +332,17 @@ async def _apply(
 
 
 async def _settle(
-    tx: Transaction, process_id: int, state: SubmissionState, error: str | None, now: str
+    tx: Transaction,
+    process_id: int,
+    status: str,
+    state: SubmissionState,
+    error: str | None,
+    now: str,
 ) -> list[ItemKey]:
     rows = await tx.fetchall(
-        """UPDATE submissions SET state = ?, last_error = ?, updated_at = ?
+        """UPDATE submissions SET state = ?, processing_status = ?, last_error = ?, updated_at = ?
         WHERE process_id = ? AND state = 'sent' RETURNING remote_inv_id, month""",
-        (state.value, error, now, process_id),
+        (state.value, status, error, now, process_id),
     )
     return sorted((row[0], Month.parse(row[1])) for row in rows)
 
