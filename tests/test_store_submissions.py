@@ -192,10 +192,17 @@ async def test_resend_after_acceptance_and_drift(ledger: Ledger) -> None:
     )
     await ledger.finish_request(rid2, {(INV_A, JAN): Pending("HTTP 503")}, T1)
     [record] = await ledger.submissions()
-    assert (record.state, record.last_error, record.value_sent, record.accepted_kwh) == (
+    assert (
+        record.state,
+        record.last_error,
+        record.value_sent,
+        record.requested_kwh,
+        record.accepted_kwh,
+    ) == (
         SubmissionState.DUE,
         "HTTP 503",
         Decimal("100.000"),
+        Decimal("101.500"),
         Decimal("100.000"),
     )
 

@@ -90,7 +90,12 @@ class PushRequest:
 
 @dataclass(frozen=True, slots=True)
 class SubmissionRecord:
-    """Where one remote inverter's month stands with REDEX."""
+    """Where one remote inverter's month stands with REDEX.
+
+    `value_sent` is the last value REDEX acknowledged with a ProcessId; `requested_kwh` the value
+    in the latest request that carried the month, whatever came of it: while `sending` or `due`,
+    that is the value that may have reached REDEX.
+    """
 
     remote_inv_id: str
     month: Month
@@ -105,6 +110,7 @@ class SubmissionRecord:
     accepted_at: datetime | None
     drift_kwh: Decimal | None
     request_id: int | None
+    requested_kwh: Decimal | None
     updated_at: datetime
 
 
@@ -220,9 +226,11 @@ class SubmissionRecords:
         """Submission records by (remote inverter, month); only the given inverters if any."""
         wanted = None if remote_inv_ids is None else json.dumps(sorted(set(remote_inv_ids)))
         rows = await self._db.fetchall(
-            """SELECT * FROM submissions
-            WHERE ?1 IS NULL OR remote_inv_id IN (SELECT value FROM json_each(?1))
-            ORDER BY remote_inv_id, month""",
+            """SELECT s.*, i.kwh AS requested_kwh FROM submissions AS s
+            LEFT JOIN push_request_items AS i ON i.request_id = s.request_id
+                AND i.remote_inv_id = s.remote_inv_id AND i.month = s.month
+            WHERE ?1 IS NULL OR s.remote_inv_id IN (SELECT value FROM json_each(?1))
+            ORDER BY s.remote_inv_id, s.month""",
             (wanted,),
         )
         return [_record(row) for row in rows]
@@ -362,5 +370,6 @@ def _record(row: sqlite3.Row) -> SubmissionRecord:
         accepted_at=optional_instant(row["accepted_at"]),
         drift_kwh=optional_decimal(row["drift_kwh"]),
         request_id=row["request_id"],
+        requested_kwh=optional_decimal(row["requested_kwh"]),
         updated_at=instant(row["updated_at"]),
     )
