@@ -9,6 +9,7 @@ from pathlib import Path
 from fusionbridge.clock import Clock
 from fusionbridge.store.database import Database
 from fusionbridge.store.energy import EnergyRecords
+from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
 from fusionbridge.store.migrations import migrate
@@ -16,7 +17,9 @@ from fusionbridge.store.pacing import PacingRecords
 from fusionbridge.store.submissions import SubmissionRecords
 
 
-class Ledger(PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords):
+class Ledger(
+    PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords, FindingRecords
+):
     """Everything fusionbridge must remember across restarts; each write one committed transaction."""
 
     def __init__(self, db: Database, clock: Clock, schema_version: int) -> None:

@@ -142,6 +142,17 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             failures INTEGER NOT NULL DEFAULT 0
         ) STRICT""",
     ),
+    (
+        """CREATE TABLE findings (
+            source TEXT NOT NULL,
+            month TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            period TEXT NOT NULL,
+            message TEXT NOT NULL,
+            found_at TEXT NOT NULL,
+            PRIMARY KEY (source, month, kind, period)
+        ) STRICT, WITHOUT ROWID""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
