@@ -102,7 +102,9 @@ class Daemon:
         self._scheduler_running = True
         worker = asyncio.create_task(self._work(), name="fusionbridge-worker")
         watchdog = (
-            asyncio.create_task(self._ping(self._notifier.watchdog_interval_s), name="fusionbridge-watchdog")
+            asyncio.create_task(
+                self._ping(self._notifier.watchdog_interval_s), name="fusionbridge-watchdog"
+            )
             if self._notifier.watchdog_interval_s
             else None
         )

@@ -19,7 +19,9 @@ class Metrics:
     def __post_init__(self) -> None:
         r = self.registry
         self.job_runs = Counter("fusionbridge_job_runs", "Job runs started", ["job"], registry=r)
-        self.job_failures = Counter("fusionbridge_job_failures", "Job runs that failed", ["job"], registry=r)
+        self.job_failures = Counter(
+            "fusionbridge_job_failures", "Job runs that failed", ["job"], registry=r
+        )
         self.job_last_success = Gauge(
             "fusionbridge_job_last_success_timestamp_seconds",
             "Unix time of the last successful run",
@@ -33,10 +35,16 @@ class Metrics:
             registry=r,
         )
         self.rate_limit_waits = Counter(
-            "fusionbridge_rate_limit_waits", "Times upstream told us to slow down", ["api"], registry=r
+            "fusionbridge_rate_limit_waits",
+            "Times upstream told us to slow down",
+            ["api"],
+            registry=r,
         )
         self.submissions = Gauge(
-            "fusionbridge_submissions", "Inverter-months in the ledger by state", ["state"], registry=r
+            "fusionbridge_submissions",
+            "Inverter-months in the ledger by state",
+            ["state"],
+            registry=r,
         )
         build = Info("fusionbridge_build", "Version of the running fusionbridge", registry=r)
         build.info({"version": __version__})

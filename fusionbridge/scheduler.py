@@ -45,7 +45,9 @@ class Schedule:
                 for zone in zones
             ),
             push=tuple(
-                CronTrigger(day=s.push_day, hour=s.push_at.hour, minute=s.push_at.minute, timezone=zone)
+                CronTrigger(
+                    day=s.push_day, hour=s.push_at.hour, minute=s.push_at.minute, timezone=zone
+                )
                 for zone in zones
             ),
         )
@@ -77,5 +79,7 @@ def build_scheduler(schedule: Schedule, wake: Callable[[JobName], None]) -> Asyn
     )
     for job in ("sync", "push"):
         for index, trigger in enumerate(schedule.triggers(job)):
-            scheduler.add_job(wake, trigger, args=[job], id=f"{job}-{index}", name=f"{job} ({trigger.timezone})")
+            scheduler.add_job(
+                wake, trigger, args=[job], id=f"{job}-{index}", name=f"{job} ({trigger.timezone})"
+            )
     return scheduler
