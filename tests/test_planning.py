@@ -567,6 +567,7 @@ def test_next_push_time(zones: list[ZoneInfo], now: datetime, expected: datetime
         (utc(2025, 3, 10, 5, 29), utc(2025, 3, 10, 12), True),
         (utc(2025, 3, 9, 5, 30), utc(2025, 3, 10, 12), True),
         (utc(2025, 3, 9, 5, 31), utc(2025, 3, 10, 5), False),
+        (utc(2025, 3, 10, 5), utc(2025, 3, 10, 5, 30), True),  # woken exactly on time
     ],
 )
 def test_sync_missed(last_run: datetime | None, now: datetime, expected: bool) -> None:
