@@ -93,7 +93,9 @@ async def test_hooks_bracket_every_request(connect: Connect, sim: RedexSimulator
     async def after(done: Sequence[ItemOutcome]) -> None:
         events.append(("after", len(done), sim.count("monthly_data")))
 
-    await client.submit([item(f"INV-{n}") for n in range(1, 6)], before_send=before, after_send=after)
+    await client.submit(
+        [item(f"INV-{n}") for n in range(1, 6)], before_send=before, after_send=after
+    )
 
     assert events == [("before", 3, 0), ("after", 3, 1), ("before", 2, 1), ("after", 2, 2)]
 
@@ -119,7 +121,9 @@ async def test_422_rejects_named_items_and_resends_the_rest(
     assert [entry["RemoteInvId"] for entry in posts[1].body] == ["INV-1", "INV-2"]
 
 
-async def test_422_with_a_deeper_key_rejects_that_item(connect: Connect, sim: RedexSimulator) -> None:
+async def test_422_with_a_deeper_key_rejects_that_item(
+    connect: Connect, sim: RedexSimulator
+) -> None:
     error = {
         "Key": "[1].Data.PeriodProductionPerMonthInKWh.Jan",
         "Message": None,
@@ -283,7 +287,9 @@ async def test_second_401_is_an_auth_error(connect: Connect, sim: RedexSimulator
     assert sim.count("monthly_data") == 2
 
 
-async def test_static_token_is_used_and_a_401_is_final(connect: Connect, sim: RedexSimulator) -> None:
+async def test_static_token_is_used_and_a_401_is_final(
+    connect: Connect, sim: RedexSimulator
+) -> None:
     good = await connect(access_token=sim.issue_token(), client_id="", client_secret="", api_key="")
     assert (await good.submit([item("INV-1")]))[0].status == "sent"
 
@@ -364,7 +370,9 @@ async def test_logs_carry_no_secret(connect: Connect, sim: RedexSimulator) -> No
         assert secret not in text
 
 
-async def test_duplicate_items_are_refused_before_sending(connect: Connect, sim: RedexSimulator) -> None:
+async def test_duplicate_items_are_refused_before_sending(
+    connect: Connect, sim: RedexSimulator
+) -> None:
     client = await connect()
 
     with pytest.raises(ValueError, match="twice"):
@@ -372,7 +380,9 @@ async def test_duplicate_items_are_refused_before_sending(connect: Connect, sim:
     assert sim.requests == []
 
 
-async def test_token_revoked_mid_run_costs_one_reauth(connect: Connect, sim: RedexSimulator) -> None:
+async def test_token_revoked_mid_run_costs_one_reauth(
+    connect: Connect, sim: RedexSimulator
+) -> None:
     client = await connect(batch_size=2)
     sent_batches = 0
 
