@@ -1,0 +1,180 @@
+"""What the ledger says per remote inverter and month, for `status`, `status --json` and /status.
+
+Reads only the ledger (no network), so it answers even when both upstreams are down.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from typing import Any
+
+from fusionbridge.aggregate import Finding
+from fusionbridge.mapping import Target, resolve_inverters
+from fusionbridge.models import Month, SourceRef, SubmissionState
+from fusionbridge.planning import MonthRecord, describe_month
+from fusionbridge.settings import Settings
+from fusionbridge.store import Ledger
+from fusionbridge.store.submissions import SubmissionRecord
+
+
+@dataclass(frozen=True)
+class MonthLine:
+    """One inverter-month as an operator reads it."""
+
+    month: Month
+    kwh: Decimal | None
+    state: SubmissionState
+    process_id: int | None
+    processing_status: str | None
+    drift_kwh: Decimal | None
+    last_error: str | None
+    findings: tuple[str, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "month": str(self.month),
+            "kwh": _text(self.kwh),
+            "state": self.state.value,
+            "process_id": self.process_id,
+            "processing_status": self.processing_status,
+            "drift_kwh": _text(self.drift_kwh),
+            "last_error": self.last_error,
+            "findings": list(self.findings),
+        }
+
+
+@dataclass(frozen=True)
+class InverterLines:
+    remote_inv_id: str
+    source: str
+    months: tuple[MonthLine, ...]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "remote_inv_id": self.remote_inv_id,
+            "source": self.source,
+            "months": [m.as_json() for m in self.months],
+        }
+
+
+def _text(value: Decimal | None) -> str | None:
+    return None if value is None else f"{value:.3f}"
+
+
+async def ledger_status(
+    settings: Settings, ledger: Ledger, now: datetime, *, last_months: int | None = None
+) -> list[InverterLines]:
+    """Per configured inverter, every month the ledger knows (or only the latest few)."""
+    inventory = await ledger.inventory()
+    resolved = {
+        r.remote_inv_id: r.source
+        for r in resolve_inverters(
+            settings.inverters, inventory.plants, inventory.devices, settings.timezone
+        ).inverters
+    }
+    readings = await ledger.monthly(set(resolved.values()))
+    records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions()}
+    findings = await ledger.findings()
+    result = []
+    for entry in settings.inverters:
+        target = Target.from_settings(entry, settings.timezone)
+        source = resolved.get(entry.remote_inv_id)
+        months = {m for (s, m) in readings if s == source} | {
+            m for (inv, m) in records if inv == entry.remote_inv_id
+        }
+        chosen = sorted(months)[-last_months:] if last_months else sorted(months)
+        lines = [
+            _line(target, month, source, readings, records, findings, now, settings)
+            for month in chosen
+        ]
+        label = str(source) if source else f"{entry.describe()} (not in the cached inventory yet)"
+        result.append(InverterLines(entry.remote_inv_id, label, tuple(lines)))
+    return result
+
+
+def _line(
+    target: Target,
+    month: Month,
+    source: SourceRef | None,
+    readings: dict[tuple[SourceRef, Month], Any],
+    records: dict[tuple[str, Month], SubmissionRecord],
+    findings: dict[tuple[SourceRef, Month], list[Finding]],
+    now: datetime,
+    settings: Settings,
+) -> MonthLine:
+    reading = readings.get((source, month)) if source else None
+    record = records.get((target.remote_inv_id, month))
+    in_flight = record is not None and record.state in (
+        SubmissionState.SENDING,
+        SubmissionState.DUE,
+    )
+    facts = MonthRecord(
+        kwh=reading.kwh if reading else None,
+        fetched_at=reading.fetched_at if reading else None,
+        state=record.state if record else None,
+        sent_kwh=(record.requested_kwh if in_flight else record.value_sent) if record else None,
+        accepted_kwh=record.accepted_kwh if record else None,
+    )
+    view = describe_month(target, month, facts, now, settings.schedule)
+    return MonthLine(
+        month=month,
+        kwh=reading.kwh if reading else None,
+        state=view.state,
+        process_id=record.process_id if record else None,
+        processing_status=record.processing_status if record else None,
+        drift_kwh=view.drift_kwh
+        if view.drift_kwh is not None
+        else (record.drift_kwh if record else None),
+        last_error=record.last_error if record else None,
+        findings=tuple(f.message for f in findings.get((source, month), [])) if source else (),
+    )
+
+
+def state_counts(inverters: list[InverterLines]) -> dict[str, int]:
+    counts = Counter(m.state.value for inv in inverters for m in inv.months)
+    return dict(sorted(counts.items()))
+
+
+def status_document(inverters: list[InverterLines]) -> dict[str, Any]:
+    """The `status --json` document of SPEC §4."""
+    return {
+        "inverters": [inv.as_json() for inv in inverters],
+        "counts": state_counts(inverters),
+    }
+
+
+def status_table(inverters: list[InverterLines]) -> str:
+    """A plain table for terminals and pipes, one row per inverter-month."""
+    header = ("INVERTER", "MONTH", "KWH", "STATE", "PROCESS", "REDEX", "DRIFT", "NOTE")
+    rows: list[tuple[str, ...]] = [header]
+    for inverter in inverters:
+        if not inverter.months:
+            rows.append(
+                (inverter.remote_inv_id, "-", "-", "no data yet", "", "", "", inverter.source)
+            )
+        for line in inverter.months:
+            note = line.last_error or "; ".join(line.findings)
+            rows.append(
+                (
+                    inverter.remote_inv_id,
+                    str(line.month),
+                    _text(line.kwh) or "-",
+                    line.state.value,
+                    str(line.process_id or ""),
+                    line.processing_status or "",
+                    _text(line.drift_kwh) or "",
+                    note,
+                )
+            )
+    widths = [max(len(row[i]) for row in rows) for i in range(len(header) - 1)]
+    out = []
+    for row in rows:
+        cells = [cell.ljust(width) for cell, width in zip(row[:-1], widths, strict=True)]
+        out.append("  ".join([*cells, row[-1]]).rstrip())
+    counts = state_counts(inverters)
+    out.append("")
+    out.append("  ".join(f"{state}: {n}" for state, n in counts.items()) or "the ledger is empty")
+    return "\n".join(out)
