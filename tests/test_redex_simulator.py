@@ -25,7 +25,7 @@ GRANT = {
 MONTHS = ["Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"]
 
 
-def entry(remote_inv_id: str = "INV-1", year: int = 2025, **months: Any) -> dict[str, Any]:
+def entry(remote_inv_id: str = "INV-1", year: Any = 2025, **months: Any) -> dict[str, Any]:
     values = dict.fromkeys(MONTHS) | months
     return {
         "RemoteInvId": remote_inv_id,
