@@ -20,7 +20,7 @@ from fusionbridge.redex.client import ItemOutcome, RedexClient, RetryPolicy, mak
 from fusionbridge.redex.wire import MonthlyItem
 from fusionbridge.simulator.redex import API_KEY, CLIENT_SECRET, Fault, RedexSimulator
 
-FAST_RETRY = RetryPolicy(attempts=3, wait_initial_s=0.001, wait_max_s=0.002, wait_jitter_s=0.001)
+FAST_RETRY = RetryPolicy(attempts=4, wait_initial_s=0.001, wait_max_s=0.002, wait_jitter_s=0.001)
 Connect = Callable[..., Awaitable[RedexClient]]
 
 
@@ -224,14 +224,23 @@ async def test_5xx_exhausted_leaves_items_pending_and_stops(
     assert "HTTP 500" in (outcomes[0].message or "")
 
 
-async def test_timeout_and_non_json_are_retried(connect: Connect, sim: RedexSimulator) -> None:
-    sim.inject("monthly_data", Fault.slow(1.0), Fault(201, "<html>proxy</html>", "text/html"))
-    client = await connect(timeout_s=0.1)
+async def test_timeout_reset_and_non_json_are_retried(
+    connect: Connect, sim: RedexSimulator
+) -> None:
+    sim.inject(
+        "monthly_data",
+        Fault.slow(1.0),
+        Fault.reset(),
+        Fault(201, "<html>proxy</html>", "text/html"),
+    )
+    seen: list[str] = []
+    client = await connect(timeout_s=0.1, on_request=lambda _, outcome: seen.append(outcome))
 
     outcomes = await client.submit([item("INV-1")])
 
     assert outcomes[0].status == "sent"
-    assert sim.count("monthly_data") == 3
+    assert seen == ["200", "timeout", "error", "201", "201"]
+    assert sim.count("monthly_data") == 4
 
 
 async def test_token_is_refreshed_before_expiry_in_a_long_run(
@@ -397,3 +406,16 @@ async def test_token_revoked_mid_run_costs_one_reauth(
     assert {o.status for o in outcomes} == {"sent"}
     statuses = [r.status for r in sim.requests if r.endpoint == "monthly_data"]
     assert statuses == [201, 201, 401, 201, 201]
+
+
+async def test_unreachable_token_endpoint_leaves_items_pending_without_retry_storm(
+    connect: Connect, sim: RedexSimulator
+) -> None:
+    sim.inject("token", *[Fault(503)] * FAST_RETRY.attempts)
+    client = await connect()
+
+    outcomes = await client.submit([item(f"INV-{n}") for n in range(1, 8)])
+
+    assert {o.status for o in outcomes} == {"pending"}
+    assert sim.count("token") == FAST_RETRY.attempts
+    assert sim.count("monthly_data") == 0

@@ -70,6 +70,14 @@ class _Reply:
     token: str | None = field(default=None, repr=False)
 
 
+class _TokenUnavailable(TransientError):
+    """The token endpoint stayed unreachable through its own retries: do not retry those again."""
+
+
+def _worth_retrying(exc: Exception) -> bool:
+    return isinstance(exc, TransientError) and not isinstance(exc, _TokenUnavailable)
+
+
 def make_session(settings: RedexSettings) -> aiohttp.ClientSession:
     """An HTTP session for REDEX whose requests give up after `timeout_s`."""
     return aiohttp.ClientSession(
@@ -230,7 +238,10 @@ class RedexClient:
         return reply
 
     async def _post_token(self, endpoint: str, path: str, body: str) -> tuple[int, Any]:
-        reply = await self._call(endpoint, "POST", path, body=body, auth=False)
+        try:
+            reply = await self._call(endpoint, "POST", path, body=body, auth=False)
+        except TransientError as exc:
+            raise _TokenUnavailable(str(exc)) from exc
         return reply.status, reply.body
 
     async def _call(
@@ -245,28 +256,40 @@ class RedexClient:
     ) -> _Reply:
         """One logical request: transient failures retried with backoff, 429s waited out."""
         rate_waits = 0
-        policy = self._retry
         while True:
-            async for attempt in stamina.retry_context(
-                on=TransientError,
-                attempts=policy.attempts,
-                timeout=policy.timeout_s,
-                wait_initial=policy.wait_initial_s,
-                wait_max=policy.wait_max_s,
-                wait_jitter=policy.wait_jitter_s,
-            ):
-                with attempt:
-                    reply = await self._send(endpoint, method, path, body, params, auth)
+            reply = await self._send_retrying(endpoint, method, path, body, params, auth)
             if reply.status != 429:
                 return reply
             delay = wire.retry_after_s(
                 reply.retry_after, now=self._clock.now(), default=self._settings.rate_period_s
             )
             rate_waits += 1
-            if rate_waits > policy.max_rate_waits:
+            if rate_waits > self._retry.max_rate_waits:
                 raise RedexRateLimited("REDEX kept answering 429", delay)
             log.warning("redex.rate_limited", endpoint=endpoint, retry_after_s=delay)
             await self._clock.sleep(delay)
+
+    async def _send_retrying(
+        self,
+        endpoint: str,
+        method: str,
+        path: str,
+        body: str | None,
+        params: dict[str, str] | None,
+        auth: bool,
+    ) -> _Reply:
+        policy = self._retry
+        async for attempt in stamina.retry_context(
+            on=_worth_retrying,
+            attempts=policy.attempts,
+            timeout=policy.timeout_s,
+            wait_initial=policy.wait_initial_s,
+            wait_max=policy.wait_max_s,
+            wait_jitter=policy.wait_jitter_s,
+        ):
+            with attempt:
+                return await self._send(endpoint, method, path, body, params, auth)
+        raise AssertionError("stamina ended without an attempt")  # pragma: no cover
 
     async def _take_slot(self, auth: bool) -> str | None:
         """A limiter slot, then at once the bearer token to send (None when `auth` is False).

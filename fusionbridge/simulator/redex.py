@@ -47,7 +47,8 @@ Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 class Fault:
     """One scripted answer: wait `delay_s` (real time), then answer `status` with `body`.
 
-    `status=None` answers normally after the delay (a slow response).
+    `status=None` answers normally after the delay (a slow response); `drop` closes the
+    connection without an answer (a reset).
     """
 
     status: int | None = 503
@@ -55,17 +56,22 @@ class Fault:
     content_type: str = "application/json"
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
+    drop: bool = False
 
     @classmethod
     def slow(cls, delay_s: float) -> Fault:
         return cls(status=None, delay_s=delay_s)
+
+    @classmethod
+    def reset(cls) -> Fault:
+        return cls(drop=True)
 
 
 @dataclass(frozen=True, slots=True)
 class ReceivedRequest:
     """A request as the simulator saw it: which endpoint, when (clock.monotonic), what answer.
 
-    `status` is 0 while the answer is still being made (a slow response).
+    `status` is 0 while the answer is still being made, and when the connection was dropped.
     """
 
     endpoint: str
@@ -193,7 +199,7 @@ class RedexSimulator:
         endpoint = ENDPOINTS.get(request.path, "other")
         slot = len(self.requests)
         self.requests.append(ReceivedRequest(endpoint, arrived, 0))
-        early = self._throttle(arrived) or await self._fault(endpoint)
+        early = self._throttle(arrived) or await self._fault(endpoint, request)
         try:
             response = early if early is not None else await handler(request)
         except web.HTTPException as exc:
@@ -226,13 +232,16 @@ class RedexSimulator:
             return str(math.ceil(wait))
         return f"{math.ceil(wait * 1000) / 1000:.3f}"
 
-    async def _fault(self, endpoint: str) -> web.Response | None:
+    async def _fault(self, endpoint: str, request: web.Request) -> web.Response | None:
         queue = self._faults.get(endpoint)
         if not queue:
             return None
         fault = queue.popleft()
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
+        if fault.drop and request.transport is not None:
+            request.transport.close()
+            return web.Response(status=0)
         if fault.status is None:
             return None
         return web.Response(
