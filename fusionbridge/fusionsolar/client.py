@@ -214,7 +214,7 @@ class FusionSolarClient:
             try:
                 data = await self._call_retrying(endpoint, body, token)
             except FusionSolarRateLimited as exc:
-                wait = self._rate_limit_wait(endpoint, exc)
+                wait = self._rate_limit_wait(endpoint, exc, attempt + 1)
                 log.warning(
                     "fusionsolar.rate_limited",
                     endpoint=endpoint,
@@ -232,11 +232,13 @@ class FusionSolarClient:
             return data
         raise AssertionError("unreachable")  # pragma: no cover
 
-    def _rate_limit_wait(self, endpoint: str, exc: FusionSolarRateLimited) -> float:
-        if not isinstance(exc, wire.PlatformThrottled):
-            return self._pacer.interval_s  # 407: the pacer waits for the next window
-        self._throttle_streak[endpoint] += 1
-        wait = self._retry.throttle_wait(self._throttle_streak[endpoint])
+    def _rate_limit_wait(self, endpoint: str, exc: FusionSolarRateLimited, attempt: int) -> float:
+        """407: the next window, a little later each time; 403/429: a minute, doubling."""
+        if isinstance(exc, wire.PlatformThrottled):
+            self._throttle_streak[endpoint] += 1
+            wait = self._retry.throttle_wait(self._throttle_streak[endpoint])
+        else:
+            wait = self._pacer.interval_s * attempt
         self._pacer.back_off(endpoint, wait)
         return wait
 

@@ -90,10 +90,11 @@ class Pacer:
                 f"{state.blocked_until.astimezone(self._zone):%Y-%m-%d %H:%M %Z}",
                 (state.blocked_until - now).total_seconds(),
             )
-        ready = now
-        if state.last_call is not None:
-            # A wall clock set back must not turn into a wait of hours.
-            ready = min(state.last_call, now) + self._interval
+        if state.last_call is not None and state.last_call > now:
+            # The wall clock was set back: count that call as made now rather than wait hours.
+            state = replace(state, last_call=now)
+            await self._store.save_endpoint(endpoint, state)
+        ready = now if state.last_call is None else state.last_call + self._interval
         backoff = self._backoff_until.get(endpoint)
         if backoff is not None and backoff > ready:
             ready = backoff

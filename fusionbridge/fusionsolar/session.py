@@ -104,7 +104,7 @@ class LoginSession:
         session = await self._store.load_session()
         now = self._clock.now()
         self._refuse_if_refused_before(session, fingerprint, now)
-        recent = tuple(t for t in session.login_attempts if now - t < LOGIN_WINDOW)
+        recent = _recent(session.login_attempts, now)
         if len(recent) >= MAX_LOGINS_PER_WINDOW:
             wait = (min(recent) + LOGIN_WINDOW - now).total_seconds()
             log.error("fusionsolar.login_quota", recent_logins=len(recent), retry_after_s=wait)
@@ -152,7 +152,7 @@ class LoginSession:
         """Record the login as sent, at the moment it leaves (after any pacing wait)."""
         session = await self._store.load_session()
         sent_at = self._clock.now()
-        attempts = tuple(t for t in session.login_attempts if sent_at - t < LOGIN_WINDOW)
+        attempts = _recent(session.login_attempts, sent_at)
         await self._store.save_session(replace(session, login_attempts=(*attempts, sent_at)))
 
     def _refuse_if_refused_before(
@@ -180,3 +180,9 @@ class LoginSession:
             )
         )
         log.error("fusionsolar.login_refused", user=self._username, fail_code=exc.fail_code)
+
+
+def _recent(attempts: tuple[datetime, ...], now: datetime) -> tuple[datetime, ...]:
+    """Logins inside the quota window; any stamped in the future (clock set back) count as now."""
+    clamped = (min(t, now) for t in attempts)
+    return tuple(t for t in clamped if now - t < LOGIN_WINDOW)

@@ -91,6 +91,8 @@ class FusionSolarSimulator:
         self.logins: list[tuple[datetime, str]] = []
         self.calls: Counter[str] = Counter()
         self.served: Counter[str] = Counter()
+        self.in_flight = 0
+        self.max_in_flight = 0
         self._pending: list[tuple[Fault, list[int]]] = []
         self._token: str | None = None
         self._token_issued: datetime | None = None
@@ -174,6 +176,16 @@ class FusionSolarSimulator:
             body = {}
         self.requests.append(SimRequest(endpoint, now, body))
         self.calls[endpoint] += 1
+        self.in_flight += 1
+        self.max_in_flight = max(self.max_in_flight, self.in_flight)
+        try:
+            return await self._answer(endpoint, body, request, now)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer(
+        self, endpoint: str, body: Mapping[str, object], request: web.Request, now: datetime
+    ) -> web.StreamResponse:
         fault = self._take_fault(endpoint)
         if fault is not None:
             answer = await self._apply_fault(fault, endpoint, request)
@@ -264,10 +276,10 @@ class FusionSolarSimulator:
         ):
             raise SimError(305)
         last = self._last_call.get(endpoint)
-        self._last_call[endpoint] = now
         window = config.window_s - config.window_slack_s
         if last is not None and config.window_s > 0 and (now - last).total_seconds() < window:
             raise SimError(407, "ACCESS_FREQUENCY_IS_TOO_HIGH")
+        self._last_call[endpoint] = now  # the window runs from the last admitted request
         cap = config.daily_caps.get(endpoint, self._default_cap(endpoint))
         if cap is not None and self._day_counts[endpoint, self._quota_day(now)] >= cap:
             raise SimError(20618, None, "calls to API have reached the maximum number per day")
