@@ -5,10 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Sequence
+from datetime import datetime
+from zoneinfo import ZoneInfo
 
 from fusionbridge import jobs
 from fusionbridge.errors import FusionBridgeError, SourceNotFoundError
 from fusionbridge.logs import get_logger
+from fusionbridge.models import Device, Plant
 from fusionbridge.report import ledger_status, status_document, status_table
 from fusionbridge.runtime import open_runtime
 from fusionbridge.settings import Settings
@@ -123,3 +127,124 @@ async def check(settings: Settings, args: argparse.Namespace) -> int:
         except FusionBridgeError as exc:
             report(False, f"REDEX: {exc}")
     return 0 if ok else 1
+
+
+DEVICE_TYPES = {
+    1: "string inverter",
+    2: "SmartLogger",
+    10: "EMI",
+    17: "grid meter",
+    38: "residential inverter",
+    39: "battery",
+    41: "ESS",
+    46: "optimizer",
+    47: "power sensor",
+    62: "dongle",
+    23070: "EMMA",
+}
+
+
+async def discover(settings: Settings, args: argparse.Namespace) -> int:
+    """`discover [--toml]`: what the FusionSolar account holds, to write `[[inverters]]` from."""
+    async with open_runtime(settings) as rt:
+        inventory = await jobs.load_inventory(rt, refresh=True)
+        listed_at = rt.clock.now()
+    if args.toml:
+        print(inverters_toml(inventory.plants, inventory.devices, settings.zone(), listed_at))
+    else:
+        print(inventory_table(inventory.plants, inventory.devices))
+    return 0
+
+
+def inventory_table(plants: Sequence[Plant], devices: Sequence[Device]) -> str:
+    """One row per device (plants without devices get one row), aligned for a terminal."""
+    header = ("PLANT CODE", "PLANT NAME", "CAPACITY kWp", "DEVICE ID", "ESN", "TYPE", "MODEL")
+    rows: list[tuple[str, ...]] = []
+    by_plant: dict[str, list[Device]] = {}
+    for device in devices:
+        by_plant.setdefault(device.plant_code, []).append(device)
+    for plant in plants:
+        capacity = "" if plant.capacity_kwp is None else f"{plant.capacity_kwp.normalize():f}"
+        listed = by_plant.pop(plant.code, [])
+        rows.extend((plant.code, plant.name, capacity, *_device_cells(d)) for d in listed)
+        if not listed:
+            rows.append((plant.code, plant.name, capacity, "", "", "", ""))
+    for code, orphans in by_plant.items():
+        rows.extend((code, "", "", *_device_cells(d)) for d in orphans)
+    widths = [max(len(r[i]) for r in (header, *rows)) for i in range(len(header))]
+    lines = [
+        "  ".join(cell.ljust(w) for cell, w in zip(r, widths, strict=True)).rstrip()
+        for r in (header, *rows)
+    ]
+    inverters = sum(1 for d in devices if d.is_inverter)
+    lines.append(f"{len(plants)} plants, {len(devices)} devices, {inverters} inverters")
+    return "\n".join(lines)
+
+
+def _device_cells(device: Device) -> tuple[str, str, str, str]:
+    kind = DEVICE_TYPES.get(device.type_id, "device")
+    return str(device.id), device.esn or "", f"{device.type_id} {kind}", device.model or ""
+
+
+def inverters_toml(
+    plants: Sequence[Plant], devices: Sequence[Device], zone: ZoneInfo, listed_at: datetime
+) -> str:
+    """An `[[inverters]]` entry per inverter, its REDEX id left for the operator to fill in."""
+    names = {p.code: p for p in plants}
+    inverters = [d for d in devices if d.is_inverter]
+    out = [
+        f"# Inverters listed by FusionSolar on {listed_at:%Y-%m-%d %H:%M} UTC.",
+        "# Replace every remote_inv_id with the inverter's RemoteInvId in REDEX and delete the",
+        "# entries you do not submit; each must appear once.",
+    ]
+    if not inverters:
+        out.append("# (no inverter found: are the plants bound to this API account?)")
+    for number, device in enumerate(inverters, start=1):
+        plant = names.get(device.plant_code)
+        source = f"esn = {_toml_string(device.esn)}" if device.esn else f"device_id = {device.id}"
+        where = f"plant {device.plant_code}"
+        if plant is not None:
+            where += f" {_toml_string(plant.name)}"
+        details = ", ".join(
+            part for part in (where, device.model, f"device id {device.id}") if part
+        )
+        out += [
+            "",
+            "[[inverters]]",
+            f'remote_inv_id = "FILL-IN-REMOTE-INV-ID-{number:03d}"',
+            source,
+            f"# {_one_line(details)}",
+        ]
+        offset_note = _zone_hint(plant, zone)
+        if offset_note:
+            out.append(offset_note)
+    return "\n".join(out)
+
+
+def _zone_hint(plant: Plant | None, zone: ZoneInfo) -> str | None:
+    """A comment when the plant reports a UTC offset the configured zone did not have then."""
+    if plant is None or not plant.grid_connection_date:
+        return None
+    try:
+        connected = datetime.fromisoformat(plant.grid_connection_date)
+    except ValueError:
+        return None
+    offset, local = connected.utcoffset(), connected.astimezone(zone)
+    summer, dst = local.utcoffset(), local.dst()
+    # Plants often report their standard offset all year, so that counts as a match too.
+    standard = None if summer is None or dst is None else summer - dst
+    if offset is None or offset in (summer, standard):
+        return None
+    hours = offset.total_seconds() / 3600
+    return (
+        f'# timezone = "..."  # the plant reports UTC{hours:+g}, unlike {zone.key}: '
+        "set its IANA zone here"
+    )
+
+
+def _toml_string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=True)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
