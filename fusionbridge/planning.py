@@ -272,49 +272,6 @@ def plan_sync(needs: Iterable[SourceNeed], now: datetime) -> SyncPlan:
     return SyncPlan(tuple(month_calls), tuple(day_calls), unreachable)
 
 
-# --- when to wake ----------------------------------------------------------------------------
-
-
-def _daily_instants(now: datetime, at: time, zone: ZoneInfo) -> list[datetime]:
-    today = now.astimezone(zone).date()
-    return [local_instant(today + timedelta(days=k), at, zone) for k in range(-2, 3)]
-
-
-def _monthly_instants(now: datetime, schedule: ScheduleSettings, zone: ZoneInfo) -> list[datetime]:
-    current = Month.containing(now, zone)
-    return [push_time(current.shift(k), schedule, zone) for k in range(-3, 1)]
-
-
-def next_sync_time(
-    now: datetime, schedule: ScheduleSettings, zones: Iterable[ZoneInfo]
-) -> datetime:
-    """The first `sync_at` after `now` in any of the zones, as UTC."""
-    return min(t for z in zones for t in _daily_instants(now, schedule.sync_at, z) if t > now)
-
-
-def next_push_time(
-    now: datetime, schedule: ScheduleSettings, zones: Iterable[ZoneInfo]
-) -> datetime:
-    """The first `push_day` at `push_at` after `now` in any of the zones, as UTC."""
-    return min(t for z in zones for t in _monthly_instants(now, schedule, z) if t > now)
-
-
-def sync_missed(
-    last_run: datetime | None, now: datetime, schedule: ScheduleSettings, zones: Iterable[ZoneInfo]
-) -> bool:
-    """Whether a scheduled sync fell between `last_run` (None: never ran) and `now`."""
-    latest = max(t for z in zones for t in _daily_instants(now, schedule.sync_at, z) if t <= now)
-    return last_run is None or last_run < latest
-
-
-def push_missed(
-    last_run: datetime | None, now: datetime, schedule: ScheduleSettings, zones: Iterable[ZoneInfo]
-) -> bool:
-    """Whether a scheduled push fell between `last_run` (None: never ran) and `now`."""
-    latest = max(t for z in zones for t in _monthly_instants(now, schedule, z) if t <= now)
-    return last_run is None or last_run < latest
-
-
 # --- readiness -------------------------------------------------------------------------------
 
 

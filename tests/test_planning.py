@@ -1,4 +1,4 @@
-"""Due months, freezing, sync plans, wake-up times and readiness, as hand-derived tables.
+"""Due months, freezing, sync plans and readiness, as hand-derived tables.
 
 Every expected instant below was worked out by hand from the zone's offset on that date:
 Kiritimati +14, Pago Pago -11, Tokyo +9, Sao Paulo -3 (no DST since 2019), Amsterdam +1/+2
@@ -27,14 +27,10 @@ from fusionbridge.planning import (
     describe_month,
     is_due,
     is_frozen,
-    next_push_time,
-    next_sync_time,
     plan_sync,
-    push_missed,
     push_time,
     range_sync_needs,
     readiness_failures,
-    sync_missed,
 )
 from fusionbridge.settings import ScheduleSettings
 
@@ -520,72 +516,6 @@ def test_planned_instants_fall_in_their_month_in_every_zone(offset: int) -> None
     for call in plan.day_calls:
         assert Month.containing(call.collect_at, zone) == call.month
     assert Month.containing(plan.month_calls[0].collect_at, zone).year == 2024
-
-
-# --- when to wake ----------------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("zones", "sync_at", "now", "expected"),
-    [
-        ([AMS], "06:30", utc(2025, 3, 29, 12), utc(2025, 3, 30, 4, 30)),  # first CEST morning
-        ([AMS], "06:30", utc(2025, 3, 30, 4, 29), utc(2025, 3, 30, 4, 30)),
-        ([AMS], "06:30", utc(2025, 3, 30, 4, 30), utc(2025, 3, 31, 4, 30)),
-        ([AMS], "06:30", utc(2025, 10, 25, 12), utc(2025, 10, 26, 5, 30)),  # first CET morning
-        ([KIR, PPG], "06:30", utc(2025, 1, 1), utc(2025, 1, 1, 16, 30)),
-        ([NY], "02:30", utc(2025, 3, 9, 6), utc(2025, 3, 9, 7, 30)),  # skipped hour
-        ([NY], "02:30", utc(2025, 3, 9, 7, 30), utc(2025, 3, 10, 6, 30)),
-        ([NY], "01:30", utc(2025, 11, 2, 4), utc(2025, 11, 2, 5, 30)),  # repeated hour: once
-        ([NY], "01:30", utc(2025, 11, 2, 5, 30), utc(2025, 11, 3, 6, 30)),
-    ],
-)
-def test_next_sync_time(
-    zones: list[ZoneInfo], sync_at: str, now: datetime, expected: datetime
-) -> None:
-    assert next_sync_time(now, schedule(sync_at=sync_at), zones) == expected
-
-
-@pytest.mark.parametrize(
-    ("zones", "now", "expected"),
-    [
-        ([AMS], utc(2025, 1, 3, 5, 59), utc(2025, 1, 3, 6)),
-        ([AMS], utc(2025, 1, 3, 6), utc(2025, 2, 3, 6)),
-        ([AMS], utc(2025, 3, 20), utc(2025, 4, 3, 5)),  # CEST by April
-        ([KIR, PPG], utc(2025, 1, 2, 18), utc(2025, 1, 3, 18)),
-        ([KIR, PPG], utc(2025, 1, 2, 16), utc(2025, 1, 2, 17)),
-    ],
-)
-def test_next_push_time(zones: list[ZoneInfo], now: datetime, expected: datetime) -> None:
-    assert next_push_time(now, DEFAULT, zones) == expected
-
-
-@pytest.mark.parametrize(
-    ("last_run", "now", "expected"),
-    [
-        (None, utc(2025, 3, 10, 12), True),
-        (utc(2025, 3, 10, 5, 30), utc(2025, 3, 10, 12), False),
-        (utc(2025, 3, 10, 5, 29), utc(2025, 3, 10, 12), True),
-        (utc(2025, 3, 9, 5, 30), utc(2025, 3, 10, 12), True),
-        (utc(2025, 3, 9, 5, 31), utc(2025, 3, 10, 5), False),
-        (utc(2025, 3, 10, 5), utc(2025, 3, 10, 5, 30), True),  # woken exactly on time
-    ],
-)
-def test_sync_missed(last_run: datetime | None, now: datetime, expected: bool) -> None:
-    assert sync_missed(last_run, now, DEFAULT, [AMS]) is expected
-
-
-@pytest.mark.parametrize(
-    ("last_run", "now", "expected"),
-    [
-        (None, utc(2025, 2, 10, 12), True),
-        (utc(2025, 1, 3, 6), utc(2025, 2, 10, 12), True),
-        (utc(2024, 11, 3, 6), utc(2025, 2, 10, 12), True),  # three months down
-        (utc(2025, 2, 3, 6, 0, 1), utc(2025, 2, 10, 12), False),
-        (utc(2025, 1, 3, 6), utc(2025, 2, 3, 5, 59), False),
-    ],
-)
-def test_push_missed(last_run: datetime | None, now: datetime, expected: bool) -> None:
-    assert push_missed(last_run, now, DEFAULT, [AMS]) is expected
 
 
 # --- readiness -------------------------------------------------------------------------------
