@@ -30,7 +30,7 @@ def fixed_window_peak(times: Sequence[float], period: float, phase: float) -> in
 
 
 async def drive(
-    acquire: Callable[[], Awaitable[None]], now: Callable[[], float], n: int
+    acquire: Callable[[], Awaitable[object]], now: Callable[[], float], n: int
 ) -> list[float]:
     """Start `n` requests at once; each records when it was let through."""
     times: list[float] = []
@@ -134,3 +134,47 @@ async def test_a_naive_leaky_bucket_bursts_past_a_fixed_window_and_ours_does_not
     assert busiest_window(our_times, period) <= 5
     start = min(leaky_times)
     assert fixed_window_peak(leaky_times, period, phase=start) > 5
+
+
+async def sequential_arrivals(
+    limiter: WindowLimiter, clock: VirtualClock, delays: Sequence[float], *, release: bool
+) -> list[float]:
+    """One request at a time: each reaches upstream `delay` after its send, answered at once."""
+    arrivals = []
+    for delay in delays:
+        slot = await limiter.acquire()
+        clock.advance(delay)
+        arrivals.append(clock.monotonic())
+        clock.advance(0.01)
+        if release:
+            limiter.release(slot)
+    return arrivals
+
+
+@pytest.mark.parametrize(("release", "peak"), [(False, 6), (True, 5)])
+async def test_answered_requests_hold_the_window_whatever_their_delay(
+    clock: VirtualClock, release: bool, peak: int
+) -> None:
+    limiter = WindowLimiter(Window(5, 5.0), clock=clock)
+    delays = [2.0] + [0.0] * 9  # the first request needs a slow new connection
+
+    arrivals = await sequential_arrivals(limiter, clock, delays, release=release)
+
+    assert fixed_window_peak(arrivals, 5.0, phase=2.0) == peak
+    assert busiest_window(arrivals, 5.0) == peak
+
+
+async def test_slots_in_flight_are_kept_until_released(clock: VirtualClock) -> None:
+    limiter = WindowLimiter(Window(1, 1.0), Window(3, 100.0), clock=clock)
+    stuck = await limiter.acquire()
+    clock.advance(500.0)  # far beyond every window, still unanswered
+    assert limiter.delay() == 0
+
+    limiter.release(stuck)
+
+    assert limiter.delay() == pytest.approx(1.05)
+    async with limiter.slot() as slot:
+        inside = slot.open
+    assert (inside, slot.open) == (True, False)
+    assert slot.at == pytest.approx(501.05)
+    assert limiter.delay() == pytest.approx(1.05)

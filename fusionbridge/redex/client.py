@@ -24,7 +24,7 @@ from fusionbridge.errors import (
 )
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import wire
-from fusionbridge.redex.limiter import WindowLimiter, redex_limiter
+from fusionbridge.redex.limiter import Slot, WindowLimiter, redex_limiter
 from fusionbridge.redex.tokens import TokenKeeper
 from fusionbridge.redex.wire import MonthlyItem, ProcessingStatus
 from fusionbridge.settings import RedexSettings
@@ -291,23 +291,22 @@ class RedexClient:
                 return await self._send(endpoint, method, path, body, params, auth)
         raise AssertionError("stamina ended without an attempt")  # pragma: no cover
 
-    async def _take_slot(self, auth: bool) -> str | None:
+    async def _take_slot(self, auth: bool) -> tuple[Slot, str | None]:
         """A limiter slot, then at once the bearer token to send (None when `auth` is False).
 
         Renewal needs requests (and slots) of its own, so it happens before queueing; should
-        the token come due while we queued, the slot is left unused and we queue again.
+        the token come due while we queued, the slot is given back unused and we queue again.
         """
-        token: str | None = None
         for _ in range(3):
             if auth:
                 await self._tokens.current()
-            await self._limiter.acquire()
-            if not auth:
-                return None
-            token, fresh = self._tokens.peek()
+            slot = await self._limiter.acquire()
+            token, fresh = self._tokens.peek() if auth else (None, True)
             if fresh:
-                return token
-        return token  # still valid until expiry; a 401 would renew it
+                return slot, token
+            self._limiter.release(slot)
+        slot = await self._limiter.acquire()
+        return slot, self._tokens.peek()[0]  # still valid until expiry; a 401 would renew it
 
     async def _send(
         self,
@@ -322,7 +321,7 @@ class RedexClient:
         headers = {"Accept": "application/json"}
         if body is not None:
             headers["Content-Type"] = "application/json"
-        token = await self._take_slot(auth)
+        slot, token = await self._take_slot(auth)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:
@@ -333,6 +332,7 @@ class RedexClient:
                 params=params,
                 headers=headers,
             ) as response:
+                self._limiter.release(slot)
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 text = await response.text()
@@ -342,6 +342,8 @@ class RedexClient:
         except aiohttp.ClientError as exc:
             self._count(endpoint, "error")
             raise TransientError(f"REDEX {endpoint} request failed: {type(exc).__name__}") from exc
+        finally:
+            self._limiter.release(slot)
         self._count(endpoint, str(status))
         if status >= 500:
             raise TransientError(f"REDEX answered {endpoint} with HTTP {status}")

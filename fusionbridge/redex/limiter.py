@@ -1,19 +1,20 @@
 """A sliding-window log limiter, because REDEX counts requests in fixed windows of unknown phase.
 
 A leaky bucket such as `aiolimiter.AsyncLimiter(5, 5)` lets its capacity through at once and
-then keeps dripping, so an upstream fixed window can see nearly twice the limit. Here each
-window keeps the send times of its last `limit` requests, and the next request goes only when
-the oldest of them lies more than `period_s + margin_s` in the past. Two arrivals `limit` apart
-are then at least a period apart, so no window of any phase holds more than `limit` of them,
-as long as network jitter stays below the margin.
+then keeps dripping, so an upstream fixed window can see nearly twice the limit. Here every
+request leaves a stamp, and a new one goes only while fewer than `limit` stamps lie within
+`period_s + margin_s` of now. A stamp starts as the send time; once the answer is back
+(`release`), it moves to the answer's arrival, which is after the request reached upstream.
+So no fixed window of any phase sees more than `limit` requests: exactly for answered
+requests, and for requests still in flight as long as their network delay stays below the margin.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections import deque
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from types import TracebackType
 
 from fusionbridge.clock import Clock
 from fusionbridge.settings import RedexSettings
@@ -39,9 +40,19 @@ class Window:
 
     @property
     def span_s(self) -> float:
-        """How long a send keeps its slot: the period plus the jitter margin."""
+        """How long a stamp keeps its slot: the period plus the jitter margin."""
         margin = min(0.25, 0.05 * self.period_s) if self.margin_s is None else self.margin_s
         return self.period_s + margin
+
+
+class Slot:
+    """One admitted request: its stamp, and whether its answer is still outstanding."""
+
+    __slots__ = ("at", "open")
+
+    def __init__(self, at: float) -> None:
+        self.at = at
+        self.open = True
 
 
 class WindowLimiter:
@@ -51,7 +62,8 @@ class WindowLimiter:
         if not windows:
             raise ValueError("a limiter needs at least one window")
         self._windows = windows
-        self._sent: list[deque[float]] = [deque(maxlen=w.limit) for w in windows]
+        self._longest_s = max(w.span_s for w in windows)
+        self._slots: list[Slot] = []
         self._clock = clock
         self._lock = asyncio.Lock()  # FIFO: waiters are admitted in the order they came
         self.waits = 0
@@ -64,14 +76,17 @@ class WindowLimiter:
     def delay(self) -> float:
         """Seconds until the next request may go (0 when it may go now)."""
         now = self._clock.monotonic()
+        self._slots = [s for s in self._slots if s.open or s.at + self._longest_s > now]
         longest = 0.0
-        for window, sent in zip(self._windows, self._sent, strict=True):
-            if len(sent) == window.limit:
-                longest = max(longest, sent[0] + window.span_s - now)
+        for window in self._windows:
+            recent = sorted(s.at for s in self._slots if s.at + window.span_s > now)
+            excess = len(recent) - window.limit
+            if excess >= 0:
+                longest = max(longest, recent[excess] + window.span_s - now)
         return longest
 
-    async def acquire(self) -> None:
-        """Wait for a slot in every window, then take it at the current instant."""
+    async def acquire(self) -> Slot:
+        """Wait until every window has room, then stamp a slot with the current instant."""
         async with self._lock:
             waited = False
             while (pause := self.delay()) > 0:
@@ -80,20 +95,24 @@ class WindowLimiter:
                     waited = True
                 self.waited_s += pause
                 await self._clock.sleep(pause)
-            now = self._clock.monotonic()
-            for sent in self._sent:
-                sent.append(now)
+            slot = Slot(self._clock.monotonic())
+            self._slots.append(slot)
+            return slot
 
-    async def __aenter__(self) -> None:
-        await self.acquire()
+    def release(self, slot: Slot) -> None:
+        """The answer is back (or the request was never sent): restamp the slot with now."""
+        if slot.open:
+            slot.at = max(slot.at, self._clock.monotonic())
+            slot.open = False
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        return None
+    @asynccontextmanager
+    async def slot(self) -> AsyncIterator[Slot]:
+        """Hold a slot for one request: acquired on entry, released when the answer is back."""
+        taken = await self.acquire()
+        try:
+            yield taken
+        finally:
+            self.release(taken)
 
 
 def redex_limiter(settings: RedexSettings, clock: Clock) -> WindowLimiter:
