@@ -141,6 +141,7 @@ class Fleet:
             self._add_plant(index, count, next_id)
         self._plants = {p.code: p for p in self.plants}
         self._devices = {d.id: d for d in self.devices}
+        self._revisions: dict[tuple[int, date], int] = {}
 
     def _add_plant(self, index: int, inverters: int, ids: Iterator[int]) -> None:
         zone_name = ZONES[index % len(ZONES)]
@@ -197,12 +198,29 @@ class Fleet:
 
     # --- generation ---------------------------------------------------------------------------
 
+    def revise(self, device_id: int, day: date, delta_milli: int) -> None:
+        """Change a valued day from now on, as Huawei does when late logger data arrives.
+
+        The device's month, and its plant's day and month, move with it.
+        """
+        style, milli = self.device_day(device_id, day)
+        if not style.has_value or milli + delta_milli < 0:
+            raise ValueError(f"device {device_id} has no value on {day} to revise by that much")
+        key = (device_id, day)
+        self._revisions[key] = self._revisions.get(key, 0) + delta_milli
+
     def device_days(self, device_id: int, month: Month) -> tuple[tuple[Style, int], ...]:
         """(style, milli-kWh) for every day of the month; milli is 0 when the style has no value."""
         device = self._devices[device_id]
         plant = self._plants[device.plant_code]
-        return _month_of_days(
+        days = _month_of_days(
             self.spec.seed, device_id, device.capacity_w, plant.zone.key in SOUTHERN, month
+        )
+        if not self._revisions:
+            return days
+        return tuple(
+            (style, milli + self._revisions.get((device_id, day), 0))
+            for day, (style, milli) in zip(month.days(), days, strict=True)
         )
 
     def device_day(self, device_id: int, day: date) -> tuple[Style, int]:
