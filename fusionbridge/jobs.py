@@ -147,12 +147,12 @@ async def sync(
     daily: bool = False,
 ) -> SyncReport:
     """Fetch exactly the month and day values the plan needs, and record them with their checks."""
+    calls_before = sum(rt.fusionsolar.calls.values())  # the inventory and a login count too
     inverters = await resolve(rt)
     if not inverters:
         log.warning("sync.nothing_configured")
-        return SyncReport(0, 0, 0, 0, (), ())
+        return SyncReport(0, 0, 0, sum(rt.fusionsolar.calls.values()) - calls_before, (), ())
     now = rt.clock.now()
-    calls_before = sum(rt.fusionsolar.calls.values())
     if daily:
         runs = await rt.ledger.job_runs()
         last_success = runs["sync"].last_success_at if "sync" in runs else None
