@@ -63,6 +63,16 @@ class RetryPolicy:
 
 
 @dataclass(frozen=True, slots=True)
+class _Request:
+    endpoint: str
+    method: str
+    path: str
+    body: str | None = None
+    params: dict[str, str] | None = None
+    auth: bool = True
+
+
+@dataclass(frozen=True, slots=True)
 class _Reply:
     status: int
     body: Any
@@ -165,7 +175,7 @@ class RedexClient:
 
     async def _post_monthly(self, items: Sequence[MonthlyItem]) -> wire.MonthlyReply:
         body = wire.dumps_payload(items)
-        reply = await self._authorised("monthly_data", "POST", wire.MONTHLY_PATH, body=body)
+        reply = await self._authorised(_Request("monthly_data", "POST", wire.MONTHLY_PATH, body))
         return wire.parse_monthly_reply(reply.status, reply.body)
 
     # -- processing ----------------------------------------------------------------------------
@@ -173,7 +183,8 @@ class RedexClient:
     async def status(self, process_id: int) -> ProcessingStatus:
         """REDEX's processing status of one ProcessId."""
         params = {"ProcessId": str(process_id)}
-        reply = await self._authorised("statuses", "GET", wire.STATUS_PATH, params=params)
+        request = _Request("statuses", "GET", wire.STATUS_PATH, params=params)
+        reply = await self._authorised(request)
         if not 200 <= reply.status < 300:
             message = wire.message_of(reply.body, default="status query refused")
             raise RedexRequestError(reply.status, message)
@@ -217,47 +228,30 @@ class RedexClient:
 
     # -- HTTP ----------------------------------------------------------------------------------
 
-    async def _authorised(
-        self,
-        endpoint: str,
-        method: str,
-        path: str,
-        *,
-        body: str | None = None,
-        params: dict[str, str] | None = None,
-    ) -> _Reply:
+    async def _authorised(self, request: _Request) -> _Reply:
         """A bearer-token request; on 401 one re-authentication and one repeat."""
-        reply = await self._call(endpoint, method, path, body=body, params=params, auth=True)
+        reply = await self._call(request)
         if reply.status != 401:
             return reply
-        log.info("redex.reauthenticating", endpoint=endpoint)
+        log.info("redex.reauthenticating", endpoint=request.endpoint)
         await self._tokens.replace(reply.token or "")
-        reply = await self._call(endpoint, method, path, body=body, params=params, auth=True)
+        reply = await self._call(request)
         if reply.status == 401:
             raise RedexAuthError("REDEX refused a freshly issued token (HTTP 401)")
         return reply
 
     async def _post_token(self, endpoint: str, path: str, body: str) -> tuple[int, Any]:
         try:
-            reply = await self._call(endpoint, "POST", path, body=body, auth=False)
+            reply = await self._call(_Request(endpoint, "POST", path, body=body, auth=False))
         except TransientError as exc:
             raise _TokenUnavailable(str(exc)) from exc
         return reply.status, reply.body
 
-    async def _call(
-        self,
-        endpoint: str,
-        method: str,
-        path: str,
-        *,
-        body: str | None = None,
-        params: dict[str, str] | None = None,
-        auth: bool,
-    ) -> _Reply:
+    async def _call(self, request: _Request) -> _Reply:
         """One logical request: transient failures retried with backoff, 429s waited out."""
         rate_waits = 0
         while True:
-            reply = await self._send_retrying(endpoint, method, path, body, params, auth)
+            reply = await self._send_retrying(request)
             if reply.status != 429:
                 return reply
             delay = wire.retry_after_s(
@@ -266,18 +260,10 @@ class RedexClient:
             rate_waits += 1
             if rate_waits > self._retry.max_rate_waits:
                 raise RedexRateLimited("REDEX kept answering 429", delay)
-            log.warning("redex.rate_limited", endpoint=endpoint, retry_after_s=delay)
+            log.warning("redex.rate_limited", endpoint=request.endpoint, retry_after_s=delay)
             await self._clock.sleep(delay)
 
-    async def _send_retrying(
-        self,
-        endpoint: str,
-        method: str,
-        path: str,
-        body: str | None,
-        params: dict[str, str] | None,
-        auth: bool,
-    ) -> _Reply:
+    async def _send_retrying(self, request: _Request) -> _Reply:
         policy = self._retry
         async for attempt in stamina.retry_context(
             on=_worth_retrying,
@@ -288,7 +274,7 @@ class RedexClient:
             wait_jitter=policy.wait_jitter_s,
         ):
             with attempt:
-                return await self._send(endpoint, method, path, body, params, auth)
+                return await self._send(request)
         raise AssertionError("stamina ended without an attempt")  # pragma: no cover
 
     async def _take_slot(self, auth: bool) -> tuple[Slot, str | None]:
@@ -308,28 +294,21 @@ class RedexClient:
         slot = await self._limiter.acquire()
         return slot, self._tokens.peek()[0]  # still valid until expiry; a 401 would renew it
 
-    async def _send(
-        self,
-        endpoint: str,
-        method: str,
-        path: str,
-        body: str | None,
-        params: dict[str, str] | None,
-        auth: bool,
-    ) -> _Reply:
+    async def _send(self, request: _Request) -> _Reply:
         """Exactly one HTTP exchange, through the limiter, translated into our error tree."""
+        endpoint = request.endpoint
         headers = {"Accept": "application/json"}
-        if body is not None:
+        if request.body is not None:
             headers["Content-Type"] = "application/json"
-        slot, token = await self._take_slot(auth)
+        slot, token = await self._take_slot(request.auth)
         if token is not None:
             headers["Authorization"] = f"Bearer {token}"
         try:
             async with self._session.request(
-                method,
-                self._settings.base_url + path,
-                data=None if body is None else body.encode(),
-                params=params,
+                request.method,
+                self._settings.base_url + request.path,
+                data=None if request.body is None else request.body.encode(),
+                params=request.params,
                 headers=headers,
             ) as response:
                 self._limiter.release(slot)
