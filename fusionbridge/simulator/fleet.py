@@ -62,17 +62,20 @@ class Style(Enum):
 
     @property
     def has_value(self) -> bool:
-        return self in (Style.NUMBER, Style.STRING)
+        return self is Style.NUMBER or self is Style.STRING
+
+
+_FIXED_STYLES = {
+    GAP_DAY: Style.GAP,
+    NULL_DAY: Style.NULL,
+    NA_DAY: Style.NA,
+    STRING_DAY: Style.STRING,
+}
 
 
 def day_style(day: date) -> Style:
     """The style fixed by the day of the month (see the module docstring)."""
-    return {
-        GAP_DAY: Style.GAP,
-        NULL_DAY: Style.NULL,
-        NA_DAY: Style.NA,
-        STRING_DAY: Style.STRING,
-    }.get(day.day, Style.NUMBER)
+    return _FIXED_STYLES.get(day.day, Style.NUMBER)
 
 
 def month_style(month: Month) -> Style:
@@ -239,14 +242,19 @@ class Fleet:
 def month_total(days: Sequence[tuple[Style, int]], up_to: int | None = None) -> int | None:
     """Exact milli-kWh sum of the valued days (up to day `up_to`); None when no day has a value."""
     chosen = days if up_to is None else days[:up_to]
-    valued = [milli for style, milli in chosen if style.has_value]
+    valued = [milli for style, milli in chosen if style is Style.NUMBER or style is Style.STRING]
     return sum(valued) if valued else None
 
 
-def _season_hours_milli(day: date, southern: bool) -> int:
+@lru_cache(maxsize=64)
+def _month_shape(month: Month, southern: bool) -> tuple[tuple[Style, int], ...]:
+    """Per day: its fixed style and the season's sun hours (in thousandths) for the hemisphere."""
     shift = 182 if southern else 0
-    angle = 2 * math.pi * ((day.timetuple().tm_yday + shift - 172) % 365) / 365
-    return int(3500 + 1500 * math.cos(angle))
+    shape = []
+    for day in month.days():
+        angle = 2 * math.pi * ((day.timetuple().tm_yday + shift - 172) % 365) / 365
+        shape.append((day_style(day), int(3500 + 1500 * math.cos(angle))))
+    return tuple(shape)
 
 
 @lru_cache(maxsize=2048)
@@ -257,16 +265,14 @@ def _month_of_days(
         f"{seed}:{device_id}:{month}".encode(), digest_size=64, person=b"fusionsim"
     ).digest()
     days = []
-    for n, day in enumerate(month.days()):
-        style = day_style(day)
-        weather = 300 + digest[n] * 800 // 256
-        if capacity_w == 0:
-            days.append((style, 0))
-            continue
+    for n, (style, sun_hours_milli) in enumerate(_month_shape(month, southern)):
         if style is Style.NUMBER and digest[32 + n] < 8:
             style = Style.GAP
-        milli = capacity_w * _season_hours_milli(day, southern) * weather // 1_000_000
-        days.append((style, milli if style.has_value else 0))
+        if capacity_w == 0 or not style.has_value:
+            days.append((style, 0))
+            continue
+        weather = 300 + digest[n] * 800 // 256
+        days.append((style, capacity_w * sun_hours_milli * weather // 1_000_000))
     return tuple(days)
 
 

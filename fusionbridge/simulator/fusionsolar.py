@@ -14,7 +14,8 @@ import json
 import math
 import secrets
 from collections import Counter
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -25,6 +26,7 @@ from aiohttp import web
 
 from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.models import Month
+from fusionbridge.settings import FusionSolarSettings
 from fusionbridge.simulator.fleet import Fleet, FleetSpec, kwh, month_total
 from fusionbridge.simulator.fusionsolar_endpoints import HANDLERS, Days, SimError
 
@@ -112,6 +114,27 @@ class FusionSolarSimulator:
     def expire_token(self) -> None:
         """Invalidate the current token now (as a login elsewhere would)."""
         self._token = None
+
+    @asynccontextmanager
+    async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
+        """Serve on loopback (an ephemeral port by default) for the block; yield the base URL."""
+        runner = web.AppRunner(self.app, access_log=None)
+        await runner.setup()
+        try:
+            await web.TCPSite(runner, host, port).start()
+            yield f"http://{host}:{runner.addresses[0][1]}"
+        finally:
+            await runner.cleanup()
+
+    def settings(self, base_url: str, **overrides: object) -> FusionSolarSettings:
+        """Client settings for this simulator's account; pacing matches its window."""
+        values: dict[str, object] = {
+            "base_url": base_url,
+            "username": self.config.username,
+            "system_code": self.config.system_code,
+            "min_interval_s": self.config.window_s or 0.001,
+        }
+        return FusionSolarSettings.model_validate(values | overrides)
 
     def count(self, endpoint: str) -> int:
         """Requests received for `endpoint`, whatever their answer."""

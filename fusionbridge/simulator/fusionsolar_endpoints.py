@@ -213,6 +213,8 @@ def _buckets(
     now: datetime,
     zone: ZoneInfo,
     days: Callable[[Month, str], Days],
+    *,
+    with_ongrid: bool = True,
 ) -> list[tuple[date, int, Style, int, int]]:
     """(bucket day, hour, style, milli, ongrid milli) of the period holding `local`, up to today."""
     out: list[tuple[date, int, Style, int, int]] = []
@@ -231,7 +233,8 @@ def _buckets(
         return out
     if period == "day":
         month = Month.of(local)
-        energy, ongrid = days(month, "inverter_power"), days(month, "ongrid_power")
+        energy = days(month, "inverter_power")
+        ongrid = days(month, "ongrid_power") if with_ongrid else energy
         for day, (style, milli), (_, og) in zip(month.days(), energy, ongrid, strict=True):
             if day <= today and style is not Style.GAP:
                 out.append((day, 0, style, milli, og))
@@ -244,7 +247,9 @@ def _buckets(
                 break
             up_to = today.day if month == Month.of(today) else None
             month_energy = month_total(days(month, "inverter_power"), up_to)
-            month_ongrid = month_total(days(month, "ongrid_power"), up_to) or 0
+            month_ongrid = (
+                (month_total(days(month, "ongrid_power"), up_to) or 0) if with_ongrid else 0
+            )
             if month_energy is None:
                 continue
             if period == "month":
@@ -332,7 +337,8 @@ def _device_rows(period: str) -> Handler:
             def days(month: Month, metric: str = "", ident: int = device.id) -> Days:
                 return sim.fleet.device_days(ident, month)
 
-            for start, _, style, milli, _ in _buckets(period, local, today, now, zone, days):
+            buckets = _buckets(period, local, today, now, zone, days, with_ongrid=False)
+            for start, _, style, milli, _ in buckets:
                 rows.append(
                     {
                         "devId": device.id,
