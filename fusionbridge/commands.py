@@ -21,6 +21,14 @@ from fusionbridge.store import Ledger
 log = get_logger(__name__)
 
 
+async def run(settings: Settings, args: argparse.Namespace) -> int:
+    """`run`: the daemon, until SIGTERM/SIGINT (0) or a ledger it cannot use (1)."""
+    del args
+    from fusionbridge.app import serve_daemon
+
+    return await serve_daemon(settings)
+
+
 async def sync(settings: Settings, args: argparse.Namespace) -> int:
     """`sync [--from] [--to] [--days]`: fetch into the ledger; never pushes."""
     if args.first and args.last and args.last < args.first:
