@@ -217,18 +217,22 @@ async def test_a_slow_answer_times_out_and_is_retried() -> None:
         assert h.sim.count("getDevList") == 2
 
 
-async def test_unreachable_host_is_a_transient_error_naming_the_host() -> None:
+async def test_unreachable_host_is_a_transient_error_and_spends_no_login_quota() -> None:
     async with harness() as h:
+        store = MemoryPacingStore()
         client = FusionSolarClient(
             h.session,
             h.settings(base_url="http://127.0.0.1:9"),
-            MemoryPacingStore(),
+            store,
             clock=h.clock,
             zone=ZONE,
             retry=FAST_RETRY,
         )
-        with pytest.raises(TransientError, match=r"cannot reach http://127\.0\.0\.1:9"):
-            await client.plants()
+        for _ in range(3):
+            with pytest.raises(TransientError, match=r"cannot reach http://127\.0\.0\.1:9"):
+                await client.plants()
+        assert client.calls == {"login": 3 * FAST_RETRY.attempts}
+        assert store.session.login_attempts == ()
 
 
 async def test_other_fail_codes_are_api_errors_without_retry() -> None:
@@ -238,3 +242,14 @@ async def test_other_fail_codes_are_api_errors_without_retry() -> None:
             await h.client().devices(["NE=1"])
         assert caught.value.fail_code == 20056
         assert h.sim.count("getDevList") == 1
+
+
+async def test_session_factory_honours_tls_settings(tmp_path: Path) -> None:
+    async with harness() as h:
+        async with make_session(h.settings(verify_tls=False, timeout_s=7)) as insecure:
+            assert insecure.timeout.total == 7
+            assert await FusionSolarClient(
+                insecure, h.settings(), MemoryPacingStore(), clock=h.clock, zone=ZONE
+            ).plants()
+        with pytest.raises(OSError):
+            make_session(h.settings(ca_bundle=tmp_path / "missing.pem"))

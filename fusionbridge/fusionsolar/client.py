@@ -28,7 +28,7 @@ from fusionbridge.errors import (
 )
 from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
-from fusionbridge.fusionsolar.session import Answer, BeforeSend, LoginSession
+from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed, LoginSession
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
 from fusionbridge.models import Device, KpiRow, Plant
@@ -289,7 +289,8 @@ class FusionSolarClient:
                 self._notify(endpoint, "transport_error")
                 reason = str(exc) or type(exc).__name__
                 log.warning("fusionsolar.transport_error", endpoint=endpoint, error=reason)
-                raise TransientError(
+                unsent = isinstance(exc, aiohttp.ClientConnectorError)
+                raise (ConnectFailed if unsent else TransientError)(
                     f"FusionSolar {endpoint}: cannot reach {self._base_url} ({reason})"
                 ) from exc
         cookies = {name: morsel.value for name, morsel in response.cookies.items()}

@@ -49,6 +49,10 @@ class Answer:
     token: str | None = None
 
 
+class ConnectFailed(TransientError):
+    """No connection could be made, so the request never reached Huawei."""
+
+
 BeforeSend = Callable[[], Awaitable[None]]
 Send = Callable[
     [str, Mapping[str, object], Mapping[str, str], BeforeSend | None], Awaitable[Answer]
@@ -82,6 +86,7 @@ class LoginSession:
         self._notify = notify
         self._retry = retry
         self._lock = asyncio.Lock()
+        self._sent_at: datetime | None = None
 
     async def token(self, stale: str | None = None) -> str:
         """The stored token while young and not `stale` (refused upstream), else a new login."""
@@ -114,7 +119,11 @@ class LoginSession:
                 wait,
             )
         body = wire.login_body(self._username, self._system_code.get_secret_value())
-        answer = await self._send("login", body, {}, self._count_attempt)
+        try:
+            answer = await self._send("login", body, {}, self._count_attempt)
+        except ConnectFailed:
+            await self._uncount_attempt()  # Huawei never saw it: it spends no quota
+            raise
         try:
             wire.check_login(answer.status, answer.text, self._username)
         except FusionSolarLoginError as exc:
@@ -151,9 +160,16 @@ class LoginSession:
     async def _count_attempt(self) -> None:
         """Record the login as sent, at the moment it leaves (after any pacing wait)."""
         session = await self._store.load_session()
-        sent_at = self._clock.now()
+        self._sent_at = sent_at = self._clock.now()
         attempts = _recent(session.login_attempts, sent_at)
         await self._store.save_session(replace(session, login_attempts=(*attempts, sent_at)))
+
+    async def _uncount_attempt(self) -> None:
+        session = await self._store.load_session()
+        attempts = list(session.login_attempts)
+        if self._sent_at in attempts:
+            attempts.remove(self._sent_at)
+            await self._store.save_session(replace(session, login_attempts=tuple(attempts)))
 
     def _refuse_if_refused_before(
         self, session: SessionState, fingerprint: str, now: datetime
