@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import TypeVar
@@ -249,13 +249,13 @@ def raise_for_fail_code(code: int, message: str) -> None:
     detail = "; ".join(part for part in (message, hint) if part)
     if code == FailCode.NOT_LOGGED_IN:
         raise SessionExpired("FusionSolar says the session expired (failCode 305)")
-    if code == FailCode.ACCESS_FREQUENCY:
+    if code in QUOTA_CODES:
+        if code == FailCode.DAILY_CAP:  # the client knows the zone, so it sets retry_after
+            raise DailyCapError("FusionSolar daily call cap reached (failCode 20618)", 0.0)
         raise FusionSolarRateLimited(
             f"FusionSolar rate limit (failCode 407): {detail or 'too frequent'}",
             THROTTLE_RETRY_AFTER_S,
         )
-    if code == FailCode.DAILY_CAP:
-        raise DailyCapError("FusionSolar daily call cap reached (failCode 20618)", 0.0)
     if code in CREDENTIAL_CODES:
         raise FusionSolarLoginError(
             f"FusionSolar refused the account (failCode {code}): {hint}", code
@@ -411,8 +411,3 @@ def parse_kpi_rows(data: object, id_key: str, now: datetime | None = None) -> li
                 values[key], raw[key] = parse_value(value)
         rows.append(KpiRow(_text(item.get(id_key)), start, values, raw))
     return rows
-
-
-def rows_by_local_date(rows: Iterable[KpiRow], zone: ZoneInfo) -> dict[tuple[str, date], KpiRow]:
-    """Index rows by (object id, plant-local date of the bucket start)."""
-    return {(row.object_id, row.local_date(zone)): row for row in rows}
