@@ -84,7 +84,7 @@ def _simulator(**config: object) -> FusionSolarSimulator:
             clock=SystemClock(),
             fleet=FleetSpec(plants=5, inverters=9),
             window_s=INTERVAL_S,
-            window_slack_s=0.02,
+            window_slack_s=INTERVAL_S / 2,  # loopback jitter on a busy machine is not the point
             **config,  # type: ignore[arg-type]
         )
     )
@@ -148,7 +148,7 @@ def test_a_second_discover_waits_and_reuses_the_token(
         assert _discover(settings, toml=True) == 0
     stations = sim.times("stations")
     assert len(stations) == 2
-    assert (stations[1] - stations[0]).total_seconds() >= INTERVAL_S - 0.02
+    assert (stations[1] - stations[0]).total_seconds() >= INTERVAL_S - 0.05
     assert sim.served["stations"] == 2  # it waited instead of drawing a 407
     assert sim.count("login") == 1
 
