@@ -108,6 +108,13 @@ class DemoOutput:
         for row in self._table(lines, current):
             self._line(f"  {row}")
         self._line()
+        problems = sorted(
+            {(inv.remote_inv_id, m.last_error) for inv, m in closed if m.last_error is not None}
+        )
+        for remote_inv_id, error in problems[:3]:
+            self._field("", self._red(f"{remote_inv_id}: {error}"))
+        if problems:
+            self._line()
 
     def serving(self, port: int, *, moved_from: int | None, once: bool) -> None:
         base = f"http://127.0.0.1:{port}"
