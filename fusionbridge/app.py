@@ -13,14 +13,13 @@ from datetime import UTC, datetime
 from typing import Any
 
 from fusionbridge import __version__, jobs
-from fusionbridge.clock import Clock
 from fusionbridge.daemon import SHUTDOWN_GRACE_S, Daemon
 from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
 from fusionbridge.logs import get_logger
 from fusionbridge.models import SubmissionState
 from fusionbridge.planning import readiness_failures
 from fusionbridge.report import ledger_status, state_counts
-from fusionbridge.runtime import Runtime, Tuning, open_runtime
+from fusionbridge.runtime import Runtime, open_runtime
 from fusionbridge.scheduler import JobName, Schedule
 from fusionbridge.settings import Settings
 from fusionbridge.store.job_runs import JobRun, redact_error
@@ -116,12 +115,9 @@ class DaemonApp:
     # --- jobs ---------------------------------------------------------------------------------
 
     async def last_runs(self) -> dict[str, datetime | None]:
-        """When each job last started; a run a crash cut short counts from its last success."""
+        """When each job last succeeded: a run that failed or was cut short is redone at start."""
         runs = await self.rt.ledger.job_runs()
-        return {
-            name: run.last_success_at if run.running else run.last_started_at
-            for name, run in runs.items()
-        }
+        return {name: run.last_success_at for name, run in runs.items()}
 
     async def run_job(self, job: JobName) -> None:
         """One scheduled job with its bookkeeping: ledger, metrics, log, systemd STATUS."""
@@ -207,12 +203,13 @@ class DaemonApp:
     async def status(self) -> dict[str, Any]:
         rt = self.rt
         now = rt.clock.now()
+        upcoming = self.daemon.next_runs()
         document: dict[str, Any] = {
             "version": __version__,
             "started_at": _iso(self.started_at),
             "now": _iso(now),
-            "next_sync_at": _iso(self.daemon.next_runs().get("sync")),
-            "next_push_at": _iso(self.daemon.next_runs().get("push")),
+            "next_sync_at": _iso(upcoming.get("sync")),
+            "next_push_at": _iso(upcoming.get("push")),
             "job_in_flight": self.daemon.current_job,
             "failing_checks": await self.readiness(),
         }
@@ -275,14 +272,8 @@ def _job_json(run: JobRun | None) -> dict[str, Any]:
     }
 
 
-async def serve_daemon(
-    settings: Settings,
-    *,
-    clock: Clock | None = None,
-    tuning: Tuning | None = None,
-    notifier: Notifier | None = None,
-) -> int:
+async def serve_daemon(settings: Settings) -> int:
     """`fusionbridge run`: open the runtime, serve until stopped, close web → sessions → ledger."""
-    async with open_runtime(settings, clock=clock, tuning=tuning) as rt:
-        app = DaemonApp(rt, notifier=notifier)
+    async with open_runtime(settings) as rt:
+        app = DaemonApp(rt)
         return await app.serve(settings.http.host, settings.http.port)

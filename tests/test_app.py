@@ -10,7 +10,7 @@ import json
 from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -235,6 +235,25 @@ async def test_a_scheduled_sync_is_followed_by_a_push_of_what_became_due(
             ("INV-A", 2026, 2),
             ("INV-B", 2026, 2),
         ]
+
+
+async def test_a_failed_sync_is_redone_at_start_and_a_good_one_is_not(
+    world: World, tmp_path: Path
+) -> None:
+    settings = world.settings(tmp_path)
+    async with open_runtime(settings, clock=world.clock) as rt:
+        for job, at, ok in (
+            ("sync", NOW - timedelta(days=1), True),
+            ("push", datetime(2026, 2, 3, 11, tzinfo=UTC), True),  # after 07:00 in both zones
+            ("sync", NOW - timedelta(hours=1), False),  # today's run failed
+        ):
+            await rt.ledger.job_started(job, at)
+            await rt.ledger.job_finished(job, at, ok, None if ok else "upstream down")
+        assert await DaemonApp(rt, notifier=Notifier({})).daemon.catch_up() == ["sync", "push"]
+        at = NOW - timedelta(minutes=30)
+        await rt.ledger.job_started("sync", at)
+        await rt.ledger.job_finished("sync", at, True, None)
+        assert await DaemonApp(rt, notifier=Notifier({})).daemon.catch_up() == []
 
 
 async def test_refused_credentials_fail_readyz_without_stopping_or_retrying(
