@@ -33,7 +33,7 @@ class Progress:
             log.info(self._event, step=self.done, of=self.total, what=what)
 
     def close(self) -> None:
-        """End the live line so later output starts on a fresh one."""
+        """Erase the live line: the work's summary says what it did, the bar has served."""
         if self._live and self.done:
-            self._stream.write("\n")
+            self._stream.write("\r\x1b[K")
             self._stream.flush()
