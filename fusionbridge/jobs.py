@@ -8,6 +8,7 @@ here: a changed month within the correction window is re-sent in full, never as 
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from decimal import Decimal
 from typing import TextIO
 
 from fusionbridge import aggregate
+from fusionbridge.fusionsolar import wire
 from fusionbridge.logs import get_logger
 from fusionbridge.mapping import ResolvedInverter, Target, resolve_inverters
 from fusionbridge.models import KpiRow, Month, SourceKind, SourceRef, SubmissionState, round_kwh
@@ -110,12 +112,15 @@ async def ledger_view(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> Led
     readings = await rt.ledger.monthly({inv.source for inv in inverters})
     records = await rt.ledger.submissions([inv.remote_inv_id for inv in inverters])
     by_key = {(r.remote_inv_id, r.month): r for r in records}
+    months_of: defaultdict[SourceRef | str, set[Month]] = defaultdict(set)
+    for source, month in readings:
+        months_of[source].add(month)
+    for remote_inv_id, month in by_key:
+        months_of[remote_inv_id].add(month)
     view: dict[str, dict[Month, MonthRecord]] = {}
     for inverter in inverters:
         months: dict[Month, MonthRecord] = {}
-        known = {m for (s, m) in readings if s == inverter.source}
-        known |= {m for (inv, m) in by_key if inv == inverter.remote_inv_id}
-        for month in known:
+        for month in months_of[inverter.source] | months_of[inverter.remote_inv_id]:
             reading = readings.get((inverter.source, month))
             record = by_key.get((inverter.remote_inv_id, month))
             in_flight = record is not None and record.state in (
@@ -167,26 +172,35 @@ async def sync(
             reason="older than 365 days",
         )
     by_source = {inv.source: inv for inv in inverters}
-    progress = Progress("sync.step", len(plan.month_calls) + len(plan.day_calls))
+    rounds = [
+        (call, batch)
+        for call in plan.month_calls
+        for batch in call_batches(call.sources, by_source)
+    ]
+    day_rounds = [
+        (call, batch) for call in plan.day_calls for batch in call_batches(call.sources, by_source)
+    ]
+    progress = Progress("sync.step", len(rounds) + len(day_rounds))
     findings: list[aggregate.Finding] = []
     month_values = day_values = changed = 0
     try:
-        for call in plan.month_calls:
-            rows = await _fetch(rt, "month", call.sources, by_source, call.collect_at)
+        # One call, one commit: a sync cut short keeps every paced call it already made.
+        for call, batch in rounds:
+            rows = await _fetch(rt, "month", batch, by_source, call.collect_at)
             saved, new, found = await _record(
-                rt, rows, call.sources, by_source, set(call.months), monthly=True
+                rt, rows, batch, by_source, set(call.months), monthly=True
             )
             month_values, changed = month_values + saved, changed + new
             findings.extend(found)
-            progress.step(f"month values {call.year} ({len(call.sources)} sources)")
-        for day_call in plan.day_calls:
-            rows = await _fetch(rt, "day", day_call.sources, by_source, day_call.collect_at)
+            progress.step(f"month values {call.year} ({len(batch)} sources)")
+        for day_call, batch in day_rounds:
+            rows = await _fetch(rt, "day", batch, by_source, day_call.collect_at)
             saved, new, found = await _record(
-                rt, rows, day_call.sources, by_source, {day_call.month}, monthly=False
+                rt, rows, batch, by_source, {day_call.month}, monthly=False
             )
             day_values, changed = day_values + saved, changed + new
             findings.extend(found)
-            progress.step(f"day values {day_call.month} ({len(day_call.sources)} sources)")
+            progress.step(f"day values {day_call.month} ({len(batch)} sources)")
     finally:
         progress.close()
     findings.extend(
@@ -219,6 +233,30 @@ async def sync(
     return report
 
 
+def call_batches(
+    sources: Iterable[SourceRef], by_source: dict[SourceRef, ResolvedInverter]
+) -> list[tuple[SourceRef, ...]]:
+    """Sources cut into what FusionSolar takes in one call: ≤100 devices of one type, ≤100 plants."""
+    devices: defaultdict[int, list[SourceRef]] = defaultdict(list)
+    plants: defaultdict[str, list[SourceRef]] = defaultdict(list)
+    for source in sources:
+        device = by_source[source].device
+        if source.kind is SourceKind.PLANT:
+            plants[source.id].append(source)
+        elif device is not None:
+            devices[device.type_id].append(source)
+    batches = [
+        tuple(batch)
+        for type_id in sorted(devices)
+        for batch in wire.chunked(devices[type_id], wire.MAX_DEVICES_PER_CALL)
+    ]
+    batches += [
+        tuple(source for code in codes for source in plants[code])
+        for codes in wire.chunked(sorted(plants), wire.MAX_PLANTS_PER_CALL)
+    ]
+    return batches
+
+
 async def _fetch(
     rt: Runtime,
     period: str,
@@ -226,7 +264,7 @@ async def _fetch(
     by_source: dict[SourceRef, ResolvedInverter],
     at: datetime,
 ) -> list[KpiRow]:
-    """One batched round of device and plant KPI calls for `sources`."""
+    """The KPI rows of `sources`: one FusionSolar call when they come from `call_batches`."""
     devices = [by_source[s].device for s in sources if s.kind is SourceKind.DEVICE]
     plant_codes = sorted({s.id for s in sources if s.kind is SourceKind.PLANT})
     rows: list[KpiRow] = []
@@ -255,10 +293,13 @@ async def _record(
     fetched_at = rt.clock.now()
     readings = []
     findings: list[aggregate.Finding] = []
+    rows_of: defaultdict[str, list[KpiRow]] = defaultdict(list)
+    for row in rows:
+        rows_of[row.object_id].append(row)
     for source in sources:
         zone = by_source[source].zone
         made = (aggregate.month_readings if monthly else aggregate.day_readings)(
-            rows, source, zone, fetched_at
+            rows_of[source.id], source, zone, fetched_at
         )
         readings += [
             r
@@ -276,6 +317,7 @@ async def _cross_check(
     """Month vs sum of days, missing days, capacity: recorded for `status`, never hidden."""
     now = rt.clock.now()
     readings = await rt.ledger.monthly({inv.source for inv in inverters})
+    recorded = await rt.ledger.findings()
     findings: list[aggregate.Finding] = []
     for inverter in inverters:
         for month in sorted(needs_months):
@@ -291,7 +333,9 @@ async def _cross_check(
                 days=days,
                 capacity_kwp=inverter.capacity_kwp,
             )
-            await rt.ledger.replace_findings(inverter.source, month, found, now)
+            # One committed transaction per unchanged check adds up to minutes on an SD card.
+            if set(found) != set(recorded.get((inverter.source, month), ())):
+                await rt.ledger.replace_findings(inverter.source, month, found, now)
             findings += found
     return findings
 
