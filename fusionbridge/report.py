@@ -5,7 +5,7 @@ Reads only the ledger (no network), so it answers even when both upstreams are d
 
 from __future__ import annotations
 
-from collections import Counter
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -78,13 +78,16 @@ async def ledger_status(
     readings = await ledger.monthly(set(resolved.values()))
     records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions()}
     findings = await ledger.findings()
+    months_of: defaultdict[SourceRef | str, set[Month]] = defaultdict(set)
+    for source_ref, month in readings:
+        months_of[source_ref].add(month)
+    for remote_inv_id, month in records:
+        months_of[remote_inv_id].add(month)
     result = []
     for entry in settings.inverters:
         target = Target.from_settings(entry, settings.timezone)
         source = resolved.get(entry.remote_inv_id)
-        months = {m for (s, m) in readings if s == source} | {
-            m for (inv, m) in records if inv == entry.remote_inv_id
-        }
+        months = months_of[entry.remote_inv_id] | (months_of[source] if source else set())
         chosen = sorted(months)[-last_months:] if last_months else sorted(months)
         lines = [
             _line(target, month, source, readings, records, findings, now, settings)
