@@ -115,6 +115,14 @@ class Pipeline:
         assert isinstance(source, int), "a plant entry has no device id"
         return source
 
+    def type_id(self, entry: Inverter) -> int | None:
+        """The devTypeId of a device entry; None for a plant entry."""
+        if "plant_code" in entry:
+            return None
+        device = self.fusionsolar.fleet.device(self.device_id(entry))
+        assert device is not None
+        return device.type_id
+
     # --- truth --------------------------------------------------------------------------------
 
     def truth(self, entry: Inverter, first: Month, last: Month) -> dict[tuple[int, int], Decimal]:
@@ -236,11 +244,17 @@ async def serve_pipeline(
     rate_period_s: float = 5.0,
     processing_polls: int = 1,
     register: Iterable[str] = (),
+    **fusionsolar_config: Any,
 ) -> AsyncIterator[Pipeline]:
     """Serve both simulators on 127.0.0.1 with one clock; yield the rig around them."""
     fusionsolar = FusionSolarSimulator(
         SimulatorConfig(
-            username=USER, system_code=SYSTEM_CODE, fleet=fleet, clock=clock, window_s=window_s
+            username=USER,
+            system_code=SYSTEM_CODE,
+            fleet=fleet,
+            clock=clock,
+            window_s=window_s,
+            **fusionsolar_config,
         )
     )
     redex = RedexSimulator(

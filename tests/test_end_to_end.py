@@ -10,8 +10,11 @@ from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
 
+import pytest
+
 from fusionbridge import jobs
 from fusionbridge.clock import VirtualClock
+from fusionbridge.errors import DailyCapError
 from fusionbridge.models import Month
 from tests.pipeline_harness import Pipeline, serve_pipeline
 
@@ -113,3 +116,25 @@ async def test_december_goes_out_in_january_with_its_own_year(tmp_path: Path) ->
         assert pipeline.held(remote_inv_id) == expected, remote_inv_id
     years = {item["Data"]["Year"] for body in pipeline.monthly_bodies() for item in body}
     assert years == {2025}, "January 2026 is the current month: nothing for 2026 goes out"
+
+
+async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: Path) -> None:
+    """Each paced call is committed as it lands; the next day's sync fetches only the rest."""
+    clock = VirtualClock(FEB_10)
+    caps = {"getDevKpiMonth": 1}
+    async with serve_pipeline(tmp_path / "ledger.db", clock, daily_caps=caps) as pipeline:
+        inverters = pipeline.mixed_inverters()
+        settings = pipeline.settings(inverters)
+        async with pipeline.runtime(settings, clock) as rt:
+            with pytest.raises(DailyCapError):
+                await jobs.sync(rt, first=FIRST, last=LAST)
+            kept = await rt.ledger.monthly()
+            # The one call Huawei allowed: 2025 for the type 1 inverters.
+            type_1 = {str(pipeline.device_id(e)) for e in inverters if pipeline.type_id(e) == 1}
+            assert {(s.id, m.year) for s, m in kept} == {(d, 2025) for d in type_1}
+            assert len(kept) == 11 * len(type_1)
+
+            pipeline.fusionsolar.config.daily_caps = {}
+            clock.advance(24 * 3600)
+            await jobs.sync(rt, first=FIRST, last=LAST)
+            assert len(await rt.ledger.monthly()) == 12 * len(inverters)
