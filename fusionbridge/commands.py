@@ -79,12 +79,16 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
             f"drift: {drift.remote_inv_id} {drift.month} changed by {drift.difference_kwh} kWh "
             f"after it was frozen; send it with: push --month {drift.month} --force"
         )
+    if report.pending:
+        print(
+            f"{report.pending} items could not be sent (REDEX unreachable or throttling); "
+            "the next push sends them"
+        )
     if report.standing_problems:
         print(
             f"{report.standing_problems} inverter-months stand rejected or failed: see `fusionbridge status`"
         )
-        return 1
-    return 0
+    return 1 if report.pending or report.standing_problems else 0
 
 
 async def status(settings: Settings, args: argparse.Namespace) -> int:

@@ -18,11 +18,13 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
+import stamina
 import structlog
 
 from fusionbridge.cli import main
 from fusionbridge.clock import SystemClock
 from fusionbridge.models import Month
+from fusionbridge.simulator.redex import Fault
 from fusionbridge.store import Ledger
 from tests.pipeline_harness import SECRETS, Pipeline, serve_pipeline
 
@@ -183,6 +185,23 @@ async def test_push_exits_1_while_a_month_stands_rejected(cli: Cli) -> None:
 
     again = await cli("push", "--wait", "10")
     assert again.code == 1, "a standing rejection keeps failing the run"
+
+
+async def test_push_exits_1_when_redex_cannot_take_the_items(cli: Cli) -> None:
+    assert (await cli("sync", "--from", str(FIRST), "--to", str(LAST))).code == 0
+    cli.pipeline.redex.inject("monthly_data", Fault(status=503))
+
+    with stamina.set_testing(True):  # one attempt, no backoff: the 503 is final for this run
+        failed = await cli("push", "--wait", "10")
+
+    assert failed.code == 1
+    assert "could not be sent" in failed.out
+    assert cli.pipeline.redex.accepted == {}
+    again = await cli("push", "--wait", "10")
+    assert again.code == 0, again.out
+    for entry in cli.inverters:
+        held = cli.pipeline.held(entry["remote_inv_id"])
+        assert held == cli.pipeline.truth(entry, FIRST, LAST)
 
 
 async def test_status_shows_every_month_as_a_table_and_as_json(cli: Cli) -> None:
