@@ -91,7 +91,8 @@ async def load_inventory(rt: Runtime, *, refresh: bool = False) -> Inventory:
 async def resolve(rt: Runtime, inventory: Inventory | None = None) -> tuple[ResolvedInverter, ...]:
     """Every configured inverter joined to its FusionSolar source; SourceNotFoundError otherwise."""
     settings = rt.settings
-    inventory = inventory or await load_inventory(rt)
+    if inventory is None:
+        inventory = await load_inventory(rt)
     resolution = resolve_inverters(
         settings.inverters, inventory.plants, inventory.devices, settings.timezone
     )
@@ -386,7 +387,9 @@ async def push(
     if not dry_run:
         await _recover(rt)
         await _poll(rt, await rt.ledger.open_process_ids(), wait_s=0)
-    inverters = await resolve(rt)
+    # The months to send are in the ledger: a FusionSolar outage must not hold REDEX back.
+    cached = await rt.ledger.inventory()
+    inverters = await resolve(rt, cached if cached.refreshed_at is not None else None)
     targets = [Target.from_settings(e, settings.timezone) for e in settings.inverters]
     now = rt.clock.now()
     plan = plan_push(

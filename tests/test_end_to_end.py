@@ -16,6 +16,7 @@ from fusionbridge import jobs
 from fusionbridge.clock import VirtualClock
 from fusionbridge.errors import DailyCapError
 from fusionbridge.models import Month
+from fusionbridge.simulator.fusionsolar import Fault
 from tests.pipeline_harness import Pipeline, serve_pipeline
 
 FEB_10 = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
@@ -138,3 +139,27 @@ async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: P
             clock.advance(24 * 3600)
             await jobs.sync(rt, first=FIRST, last=LAST)
             assert len(await rt.ledger.monthly()) == 12 * len(inverters)
+
+
+async def test_push_needs_no_fusionsolar_once_the_ledger_holds_the_months(tmp_path: Path) -> None:
+    """FusionSolar down (or its daily cap spent) must not hold back what the ledger has."""
+    clock = VirtualClock(datetime(2026, 2, 1, 12, 0, tzinfo=UTC))
+    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+        inverters = pipeline.mixed_inverters()
+        pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
+        settings = pipeline.settings(inverters)
+        async with pipeline.runtime(settings, clock) as rt:
+            await jobs.sync(rt, first=Month(2025, 12), last=Month(2026, 1))
+        calls = sum(pipeline.fusionsolar.calls.values())
+
+        # Past push day January is due, and the cached inventory is days old.
+        clock.set(datetime(2026, 2, 10, 12, 0, tzinfo=UTC))
+        pipeline.fusionsolar.inject(Fault("http502", times=1000))
+        async with pipeline.runtime(settings, clock) as rt:
+            pushed = await jobs.push(rt, wait_s=60)
+
+    assert pushed.standing_problems == 0
+    assert sum(pipeline.fusionsolar.calls.values()) == calls, "push never called FusionSolar"
+    for entry in inverters:
+        expected = pipeline.truth(entry, Month(2025, 12), Month(2026, 1))
+        assert pipeline.held(str(entry["remote_inv_id"])) == expected
