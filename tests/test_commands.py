@@ -269,6 +269,26 @@ async def test_check_passes_and_then_names_a_missing_esn(cli: Cli) -> None:
     assert "inverters.3" in failures[0]
 
 
+async def test_check_names_refused_credentials_without_echoing_them(cli: Cli) -> None:
+    wrong_code, wrong_secret = "wrong-system-code-4711", "wrong-client-secret-4711"
+    cli.reconfigure(
+        cli.inverters,
+        fusionsolar={"system_code": wrong_code},
+        redex={"client_secret": wrong_secret},
+    )
+
+    result = await cli("check")
+
+    assert result.code == 1
+    failures = [line for line in result.out.splitlines() if line.startswith("FAIL")]
+    assert [line.split()[1] for line in failures] == ["FusionSolar:", "REDEX:"]
+    for secret in (wrong_code, wrong_secret):
+        assert secret not in result.out
+        assert secret not in result.err
+    outcomes = [outcome for _, outcome in cli.pipeline.fusionsolar.logins]
+    assert outcomes == ["refused"], "a refused login is never tried again"
+
+
 async def test_no_inverters_configured_warns_and_succeeds(cli: Cli) -> None:
     cli.reconfigure([])
     for argv in (("sync",), ("push",), ("check",), ("status", "--json")):
