@@ -10,7 +10,7 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fusionbridge import jobs
-from fusionbridge.errors import FusionBridgeError, SourceNotFoundError
+from fusionbridge.errors import FusionBridgeError
 from fusionbridge.logs import get_logger
 from fusionbridge.models import Device, Plant
 from fusionbridge.report import ledger_status, status_document, status_table
@@ -125,12 +125,11 @@ async def check(settings: Settings, args: argparse.Namespace) -> int:
                 f"FusionSolar login and inventory: {len(inventory.plants)} plants, {inverters} inverters"
                 + ("" if inventory.plants else " (no plant is bound to this API account)"),
             )
-            try:
-                resolved = await jobs.resolve(rt, inventory)
-                report(True, f"every configured source found ({len(resolved)})")
-            except SourceNotFoundError as exc:
-                for problem in str(exc).split("; "):
-                    report(False, problem)
+            resolution = await jobs.resolve(rt, inventory)
+            for problem in resolution.problems:
+                report(False, problem)
+            if not resolution.problems:
+                report(True, f"every configured source found ({len(resolution.inverters)})")
         except FusionBridgeError as exc:
             report(False, f"FusionSolar: {exc}")
         try:

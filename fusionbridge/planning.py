@@ -180,11 +180,16 @@ def daily_sync_needs(
     ledger: LedgerView,
     now: datetime,
     last_success: datetime | None = None,
+    *,
+    recheck_months: int = 0,
 ) -> list[SourceNeed]:
     """The daily job: the current month, and the previous one until it is accepted.
 
     After an outage it also covers every month since the last successful sync, whose ledger
-    value may be a partial figure fetched before the month ended.
+    value may be a partial figure fetched before the month ended. `recheck_months` (the
+    correction window) re-reads the closed months of that window the ledger already holds, so
+    a correction Huawei makes there reaches REDEX (older history still needs `sync --from`); in the current year that costs no extra call, since one month-values call
+    answers for the whole year.
     """
     needs = []
     for inverter in inverters:
@@ -198,6 +203,12 @@ def daily_sync_needs(
         if last_success is not None:
             wanted.update(month_range(Month.containing(last_success, inverter.zone), current))
         recent = frozenset(m for m in wanted if m >= previous)
+        known = ledger.get(inverter.remote_inv_id, {})
+        wanted.update(
+            m
+            for m in month_range(current.shift(-recheck_months), previous)
+            if m in known and known[m].kwh is not None
+        )
         needs.append(SourceNeed(inverter.source, frozenset(wanted), recent))
     return needs
 

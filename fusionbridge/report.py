@@ -12,9 +12,10 @@ from decimal import Decimal
 from typing import Any
 
 from fusionbridge.aggregate import Finding
+from fusionbridge.jobs.sources import month_record
 from fusionbridge.mapping import Target, resolve_inverters
 from fusionbridge.models import Month, SourceRef, SubmissionState
-from fusionbridge.planning import MonthRecord, describe_month
+from fusionbridge.planning import describe_month
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 from fusionbridge.store.submissions import SubmissionRecord
@@ -110,17 +111,7 @@ def _line(
 ) -> MonthLine:
     reading = readings.get((source, month)) if source else None
     record = records.get((target.remote_inv_id, month))
-    in_flight = record is not None and record.state in (
-        SubmissionState.SENDING,
-        SubmissionState.DUE,
-    )
-    facts = MonthRecord(
-        kwh=reading.kwh if reading else None,
-        fetched_at=reading.fetched_at if reading else None,
-        state=record.state if record else None,
-        sent_kwh=(record.requested_kwh if in_flight else record.value_sent) if record else None,
-        accepted_kwh=record.accepted_kwh if record else None,
-    )
+    facts = month_record(reading, record)
     view = describe_month(target, month, facts, now, settings.schedule)
     return MonthLine(
         month=month,

@@ -298,3 +298,20 @@ async def test_no_inverters_configured_warns_and_succeeds(cli: Cli) -> None:
     warned = await cli("push")
     assert any(e["event"] == "push.nothing_configured" for e in events(warned.err))
     assert any(e["level"] == "warning" for e in events(warned.err))
+
+
+async def test_one_unknown_source_does_not_hold_back_the_others(cli: Cli) -> None:
+    missing = {"remote_inv_id": "RM-NOT-THERE", "esn": "ES9999999999"}
+    cli.reconfigure([*cli.inverters, missing])
+
+    synced = await cli("sync", "--from", str(FIRST), "--to", str(LAST))
+    assert synced.code == 1
+    assert "ES9999999999" in synced.err
+    assert "inverters.3 (remote_inv_id RM-NOT-THERE)" in synced.err
+
+    pushed = await cli("push")
+    assert pushed.code == 1
+    months = FIRST.months_until(LAST) + 1
+    for entry in cli.inverters[:3]:
+        assert len(cli.pipeline.held(entry["remote_inv_id"])) == months
+    assert cli.pipeline.held("RM-NOT-THERE") == {}

@@ -550,3 +550,35 @@ def test_readiness(
     )
     assert [f.name for f in failures] == failing
     assert all(f.detail for f in failures)
+
+
+def test_daily_sync_rechecks_the_correction_window_it_already_holds() -> None:
+    # 10 March 2025 in Amsterdam, window 2: January and February are closed but correctable.
+    # The ledger holds an accepted January and December; December is outside the window, and
+    # October was never fetched: neither is asked for. January rides on the 2025 year call.
+    ledger = {"RM-1": {m("2024-12"): ACCEPTED, m("2025-01"): ACCEPTED, m("2025-02"): ACCEPTED}}
+    now = utc(2025, 3, 10, 6, 30)
+    needs = daily_sync_needs([inverter(AMS)], ledger, now, None, recheck_months=2)
+    assert plan_sync(needs, now) == SyncPlan(
+        (
+            MonthValuesCall(
+                2025, utc(2025, 3, 10, 6, 30), (m("2025-01"), m("2025-02"), m("2025-03")), (DEV,)
+            ),
+        ),
+        (DayValuesCall(m("2025-03"), utc(2025, 3, 10, 6, 30), (DEV,)),),
+        (),
+    )
+    # Without the window only the current month is read (February is accepted).
+    plain = plan_sync(daily_sync_needs([inverter(AMS)], ledger, now, None), now)
+    assert plain.month_calls[0].months == (m("2025-03"),)
+
+
+def test_recheck_across_new_year_costs_one_call_for_the_old_year() -> None:
+    ledger = {"RM-1": {m("2024-12"): ACCEPTED}}
+    now = utc(2025, 1, 20, 5, 30)
+    needs = daily_sync_needs([inverter(AMS)], ledger, now, None, recheck_months=2)
+    plan = plan_sync(needs, now)
+    assert [(c.year, c.months) for c in plan.month_calls] == [
+        (2024, (m("2024-12"),)),
+        (2025, (m("2025-01"),)),
+    ]

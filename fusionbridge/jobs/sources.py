@@ -1,0 +1,119 @@
+"""What the jobs work from: the cached inventory, resolved sources and the ledger's facts."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import timedelta
+from decimal import Decimal
+
+from fusionbridge.errors import SourceNotFoundError
+from fusionbridge.logs import get_logger
+from fusionbridge.mapping import Resolution, ResolvedInverter, resolve_inverters
+from fusionbridge.models import (
+    EnergyReading,
+    Month,
+    SourceRef,
+    SubmissionState,
+)
+from fusionbridge.planning import (
+    LedgerView,
+    MonthRecord,
+)
+from fusionbridge.runtime import Runtime
+from fusionbridge.store.inventory import Inventory
+from fusionbridge.store.submissions import SubmissionRecord
+
+log = get_logger(__name__)
+
+
+INVENTORY_MAX_AGE = timedelta(days=1)
+"""Huawei's device list changes rarely and costs daily quota: refresh it at most daily."""
+# --- inventory and mapping ---------------------------------------------------------------------
+
+
+async def load_inventory(rt: Runtime, *, refresh: bool = False) -> Inventory:
+    """The cached plant and device list, refreshed from FusionSolar when older than a day."""
+    cached = await rt.ledger.inventory()
+    now = rt.clock.now()
+    fresh = cached.refreshed_at is not None and now - cached.refreshed_at < INVENTORY_MAX_AGE
+    if fresh and not refresh:
+        return cached
+    plants = await rt.fusionsolar.plants()
+    devices = await rt.fusionsolar.devices([p.code for p in plants]) if plants else []
+    await rt.ledger.save_inventory(plants, devices, rt.clock.now())
+    log.info("inventory.refreshed", plants=len(plants), devices=len(devices))
+    return await rt.ledger.inventory()
+
+
+async def resolve(
+    rt: Runtime, inventory: Inventory | None = None, *, refresh_missing: bool = True
+) -> Resolution:
+    """Join every configured inverter to its FusionSolar source; misses are listed, not raised.
+
+    One entry FusionSolar does not list must not hold back the certificates of all the others:
+    the jobs work with what resolved and fail at the end (`require_all`), naming each miss.
+    """
+    settings = rt.settings
+    if inventory is None:
+        inventory = await load_inventory(rt)
+    resolution = resolve_inverters(
+        settings.inverters, inventory.plants, inventory.devices, settings.timezone
+    )
+    stale = inventory.refreshed_at is not None and (
+        rt.clock.now() - inventory.refreshed_at > timedelta(hours=1)
+    )
+    if resolution.problems and stale and refresh_missing:
+        # A newly installed inverter is missing from an older list: look once more.
+        inventory = await load_inventory(rt, refresh=True)
+        resolution = resolve_inverters(
+            settings.inverters, inventory.plants, inventory.devices, settings.timezone
+        )
+    for problem in resolution.problems:
+        log.error("inventory.source_not_found", problem=problem)
+    return resolution
+
+
+def require_all(resolution: Resolution) -> None:
+    """Fail the job after its work is done when some entries named no known source."""
+    if resolution.problems:
+        raise SourceNotFoundError("; ".join(resolution.problems))
+
+
+def month_record(reading: EnergyReading | None, record: SubmissionRecord | None) -> MonthRecord:
+    """Planning's view of one inverter-month from the ledger's reading and submission record.
+
+    While a month is being sent, or due after an unanswered attempt, the value REDEX may hold is
+    the one last requested, not the last one REDEX acknowledged.
+    """
+    sent: Decimal | None = None
+    if record is not None:
+        unanswered = record.state in (SubmissionState.SENDING, SubmissionState.DUE)
+        sent = record.requested_kwh if unanswered else record.value_sent
+    return MonthRecord(
+        kwh=reading.kwh if reading else None,
+        fetched_at=reading.fetched_at if reading else None,
+        state=record.state if record else None,
+        sent_kwh=sent,
+        accepted_kwh=record.accepted_kwh if record else None,
+    )
+
+
+async def ledger_view(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> LedgerView:
+    """Per remote inverter and month: the value known, and what was sent and accepted."""
+    readings = await rt.ledger.monthly({inv.source for inv in inverters})
+    records = await rt.ledger.submissions([inv.remote_inv_id for inv in inverters])
+    by_key = {(r.remote_inv_id, r.month): r for r in records}
+    months_of: defaultdict[SourceRef | str, set[Month]] = defaultdict(set)
+    for source, month in readings:
+        months_of[source].add(month)
+    for remote_inv_id, month in by_key:
+        months_of[remote_inv_id].add(month)
+    view: dict[str, dict[Month, MonthRecord]] = {}
+    for inverter in inverters:
+        months: dict[Month, MonthRecord] = {}
+        for month in months_of[inverter.source] | months_of[inverter.remote_inv_id]:
+            reading = readings.get((inverter.source, month))
+            months[month] = month_record(reading, by_key.get((inverter.remote_inv_id, month)))
+        view[inverter.remote_inv_id] = months
+    return view
