@@ -18,13 +18,8 @@ from fusionbridge.aggregate import (
     month_readings,
 )
 from fusionbridge.models import EnergyReading, KpiRow, Month, SourceKind, SourceRef
+from tests.zones import AMS, KIR, NY, PPG, SAO, TYO
 
-AMS = ZoneInfo("Europe/Amsterdam")
-NY = ZoneInfo("America/New_York")
-KIR = ZoneInfo("Pacific/Kiritimati")
-PPG = ZoneInfo("Pacific/Pago_Pago")
-TYO = ZoneInfo("Asia/Tokyo")
-SAO = ZoneInfo("America/Sao_Paulo")
 DEV = SourceRef(SourceKind.DEVICE, "1001", "product_power")
 PLANT = SourceRef(SourceKind.PLANT, "NE=7", "inverter_power")
 FETCHED = datetime(2025, 3, 10, 6, tzinfo=UTC)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from fusionbridge.clock import VirtualClock
@@ -18,6 +19,20 @@ SETTINGS = Settings.model_validate(
         "redex": {"base_url": "https://redex.invalid", "access_token": "t"},
     }
 )
+
+
+def make_daemon(
+    run_job: Callable[[JobName], Awaitable[None]],
+    last_runs: Callable[[], Awaitable[dict[str, datetime | None]]],
+    shutdown_grace_s: float = 30.0,
+) -> Daemon:
+    return Daemon(
+        schedule=Schedule.from_settings(SETTINGS),
+        run_job=run_job,
+        last_runs=last_runs,
+        clock=VirtualClock(NOW),
+        shutdown_grace_s=shutdown_grace_s,
+    )
 
 
 def other_tasks() -> set[asyncio.Task[object]]:
@@ -37,12 +52,7 @@ async def test_catch_up_runs_missed_sync_then_push_and_stops_cleanly() -> None:
         return {"sync": NOW - timedelta(days=3), "push": datetime(2026, 1, 20, tzinfo=UTC)}
 
     before = other_tasks()
-    daemon = Daemon(
-        schedule=Schedule.from_settings(SETTINGS),
-        run_job=run_job,
-        last_runs=last_runs,
-        clock=VirtualClock(NOW),
-    )
+    daemon = make_daemon(run_job, last_runs)
     serving = asyncio.create_task(daemon.serve())
     await asyncio.wait_for(both_done.wait(), 5)
     assert daemon.alive()
@@ -62,12 +72,7 @@ async def test_nothing_missed_means_nothing_runs() -> None:
     async def last_runs() -> dict[str, datetime | None]:
         return {"sync": NOW - timedelta(hours=1), "push": datetime(2026, 2, 3, 6, 1, tzinfo=UTC)}
 
-    daemon = Daemon(
-        schedule=Schedule.from_settings(SETTINGS),
-        run_job=run_job,
-        last_runs=last_runs,
-        clock=VirtualClock(NOW),
-    )
+    daemon = make_daemon(run_job, last_runs)
     assert await daemon.catch_up() == []
 
 
@@ -85,12 +90,7 @@ async def test_shutdown_waits_for_the_job_in_flight() -> None:
         return {"sync": None, "push": None}
 
     before = other_tasks()
-    daemon = Daemon(
-        schedule=Schedule.from_settings(SETTINGS),
-        run_job=run_job,
-        last_runs=last_runs,
-        clock=VirtualClock(NOW),
-    )
+    daemon = make_daemon(run_job, last_runs)
     serving = asyncio.create_task(daemon.serve())
     await asyncio.wait_for(started.wait(), 5)
     daemon.stop()
@@ -113,13 +113,7 @@ async def test_a_job_that_hangs_is_abandoned_after_the_grace_period() -> None:
     async def last_runs() -> dict[str, datetime | None]:
         return {"sync": None, "push": None}
 
-    daemon = Daemon(
-        schedule=Schedule.from_settings(SETTINGS),
-        run_job=run_job,
-        last_runs=last_runs,
-        clock=VirtualClock(NOW),
-        shutdown_grace_s=0.01,
-    )
+    daemon = make_daemon(run_job, last_runs, shutdown_grace_s=0.01)
     serving = asyncio.create_task(daemon.serve())
     await asyncio.wait_for(started.wait(), 5)
     daemon.stop()
@@ -140,12 +134,7 @@ async def test_a_failing_job_does_not_stop_the_worker() -> None:
     async def last_runs() -> dict[str, datetime | None]:
         return {"sync": None, "push": None}
 
-    daemon = Daemon(
-        schedule=Schedule.from_settings(SETTINGS),
-        run_job=run_job,
-        last_runs=last_runs,
-        clock=VirtualClock(NOW),
-    )
+    daemon = make_daemon(run_job, last_runs)
     serving = asyncio.create_task(daemon.serve())
     await asyncio.wait_for(both.wait(), 5)
     daemon.stop()

@@ -33,13 +33,8 @@ from fusionbridge.planning import (
     readiness_failures,
 )
 from fusionbridge.settings import ScheduleSettings
+from tests.zones import AMS, KIR, NY, PPG, SAO, TYO
 
-AMS = ZoneInfo("Europe/Amsterdam")
-NY = ZoneInfo("America/New_York")
-KIR = ZoneInfo("Pacific/Kiritimati")
-PPG = ZoneInfo("Pacific/Pago_Pago")
-TYO = ZoneInfo("Asia/Tokyo")
-SAO = ZoneInfo("America/Sao_Paulo")
 DEFAULT = ScheduleSettings()  # sync 06:30, push on the 3rd at 07:00, window 2
 
 DEV = SourceRef(SourceKind.DEVICE, "11", "product_power")
