@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
 
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
+from fusionbridge.web import serve_on_loopback
 
 TICKS = os.sysconf("SC_CLK_TCK")
 
@@ -50,13 +50,6 @@ def sample(pid: int) -> Sample:
         rss_kib=int(status["VmRSS"].split()[0]),
         threads=int(status["Threads"]),
     )
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 def write_config(folder: Path, fusionsolar: FusionSolarSimulator, urls: tuple[str, str]) -> Path:
@@ -114,8 +107,8 @@ async def measure(seconds: float, inverters: int) -> None:
     )
     redex = RedexSimulator(processing_polls=0, rate_limit=20, rate_period_s=1.0)
     redex.register(*(f"INV-{n}" for n in range(inverters)))
-    fs_runner, fs_url = await serve(fusionsolar.app)
-    rx_runner, rx_url = await serve(redex.app)
+    fs_runner, fs_url = await serve_on_loopback(fusionsolar.app)
+    rx_runner, rx_url = await serve_on_loopback(redex.app)
     with tempfile.TemporaryDirectory(prefix="fusionbridge-idle-") as tmp:
         config = write_config(Path(tmp), fusionsolar, (fs_url, rx_url))
         process = await asyncio.create_subprocess_exec(

@@ -30,13 +30,12 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from aiohttp import web
-
 from fusionbridge.clock import SystemClock
 from fusionbridge.models import Month, month_range, round_kwh
 from fusionbridge.simulator.fleet import FleetSpec, SimDevice
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import API_KEY, CLIENT_ID, CLIENT_SECRET, RedexSimulator
+from fusionbridge.web import serve_on_loopback
 
 BATCH = 100
 """Huawei's per-call limit on plants and on devices of one type; REDEX's default batch size."""
@@ -134,13 +133,6 @@ def truth(sim: FusionSolarSimulator, months: list[Month]) -> dict[tuple[str, int
     return held
 
 
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
-
-
 async def run(args: argparse.Namespace, workdir: Path) -> int:
     clock = SystemClock()
     fusionsolar = FusionSolarSimulator(
@@ -161,8 +153,8 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     last = min(Month.containing(now, p.zone) for p in fusionsolar.fleet.plants).previous()
     months = month_range(last.shift(1 - args.months), last)
 
-    fs_runner, fs_url = await serve(fusionsolar.app)
-    rx_runner, rx_url = await serve(redex.app)
+    fs_runner, fs_url = await serve_on_loopback(fusionsolar.app)
+    rx_runner, rx_url = await serve_on_loopback(redex.app)
     try:
         config = {
             "timezone": "Europe/Amsterdam",

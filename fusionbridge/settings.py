@@ -324,11 +324,11 @@ def _read_toml(path: Path) -> dict[str, Any]:
         with path.open("rb") as handle:
             return tomllib.load(handle)
     except FileNotFoundError:
-        raise ConfigError([f"config: file {path} does not exist"]) from None
+        raise ConfigError([f"{path}: file does not exist"]) from None
     except OSError as exc:
-        raise ConfigError([f"config: cannot read {path}: {exc.strerror}"]) from None
+        raise ConfigError([f"{path}: cannot read it ({exc.strerror})"]) from None
     except tomllib.TOMLDecodeError as exc:
-        raise ConfigError([f"config: {path} is not valid TOML: {exc}"]) from None
+        raise ConfigError([f"{path}: not valid TOML ({exc})"]) from None
 
 
 def _describe(error: dict[str, Any]) -> str:

@@ -71,3 +71,9 @@ async def start_server(app: web.Application, host: str, port: int) -> tuple[web.
     addresses = runner.addresses
     bound = int(addresses[0][1]) if addresses else port
     return runner, bound
+
+
+async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
+    """Serve `app` on an ephemeral 127.0.0.1 port (simulators in benches and tests); its base URL."""
+    runner, port = await start_server(app, "127.0.0.1", 0)
+    return runner, f"http://127.0.0.1:{port}"

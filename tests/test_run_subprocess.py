@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
-from aiohttp import web
 
 from fusionbridge.clock import SystemClock
 from fusionbridge.models import Month
@@ -18,18 +17,12 @@ from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
+from fusionbridge.web import serve_on_loopback
 
 SYSTEM_CODE = "subprocess-system-code-7f3a"
 START_S = 30.0
 """Bound on start-up and the first cycle (interpreter, imports, a paced sync, a push)."""
 STOP_S = 10.0
-
-
-async def serve(app: web.Application) -> tuple[web.AppRunner, str]:
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    return runner, f"http://127.0.0.1:{runner.addresses[0][1]}"
 
 
 def config_toml(fusionsolar_url: str, redex_url: str, ledger: Path, inverters: str) -> str:
@@ -124,8 +117,8 @@ remote_inv_id = "INV-B"
 device_id = {device_b.id}
 timezone = "{fleet.plants[1].zone.key}"
 """
-    fs_runner, fs_url = await serve(fusionsolar.app)
-    rx_runner, rx_url = await serve(redex.app)
+    fs_runner, fs_url = await serve_on_loopback(fusionsolar.app)
+    rx_runner, rx_url = await serve_on_loopback(redex.app)
     config = tmp_path / "fusionbridge.toml"
     config.write_text(config_toml(fs_url, rx_url, tmp_path / "ledger.db", inverters))
     process = await asyncio.create_subprocess_exec(
