@@ -23,11 +23,11 @@ from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from fusionbridge.clock import SystemClock
+from fusionbridge.core.models import Month, month_range
 from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.client import FusionSolarClient, make_session
 from fusionbridge.fusionsolar.state import MemoryPacingStore
 from fusionbridge.logs import configure_logging
-from fusionbridge.models import Month, month_range
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 

@@ -19,11 +19,11 @@ from pathlib import Path
 
 import aiohttp
 
+from fusionbridge.daemon.web import serve_on_loopback
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
-from fusionbridge.web import serve_on_loopback
 
 TICKS = os.sysconf("SC_CLK_TCK")
 

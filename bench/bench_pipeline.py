@@ -31,11 +31,11 @@ from pathlib import Path
 from typing import Any
 
 from fusionbridge.clock import SystemClock
-from fusionbridge.models import Month, month_range, round_kwh
+from fusionbridge.core.models import Month, month_range, round_kwh
+from fusionbridge.daemon.web import serve_on_loopback
 from fusionbridge.simulator.fleet import FleetSpec, SimDevice
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import API_KEY, CLIENT_ID, CLIENT_SECRET, RedexSimulator
-from fusionbridge.web import serve_on_loopback
 
 BATCH = 100
 """Huawei's per-call limit on plants and on devices of one type; REDEX's default batch size."""

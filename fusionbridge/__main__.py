@@ -1,5 +1,5 @@
 """`python -m fusionbridge` is the same as the `fusionbridge` console script."""
 
-from fusionbridge.cli import main
+from fusionbridge.cli.main import main
 
 raise SystemExit(main())

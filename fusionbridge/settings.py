@@ -36,8 +36,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
+from fusionbridge.core.models import DEVICE_METRIC, Month, PlantMetric, SourceKind, SourceRef
 from fusionbridge.errors import ConfigError
-from fusionbridge.models import DEVICE_METRIC, Month, PlantMetric, SourceKind, SourceRef
 
 ENV_PREFIX = "FUSIONBRIDGE_"
 CONFIG_ENV = "FUSIONBRIDGE_CONFIG"

@@ -17,11 +17,11 @@ from typing import Any
 
 from aiohttp import web
 
+from fusionbridge.app import Runtime, Tuning, open_runtime
 from fusionbridge.clock import Clock
+from fusionbridge.core.models import Month, month_range, round_kwh
 from fusionbridge.fusionsolar.pacing import RetryPolicy as FusionSolarRetry
-from fusionbridge.models import Month, month_range, round_kwh
 from fusionbridge.redex.client import RetryPolicy as RedexRetry
-from fusionbridge.runtime import Runtime, Tuning, open_runtime
 from fusionbridge.settings import Settings
 from fusionbridge.simulator.fleet import FleetSpec, SimDevice, SimPlant
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig

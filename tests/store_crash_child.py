@@ -16,7 +16,7 @@ from decimal import Decimal
 from pathlib import Path
 
 from fusionbridge.clock import SystemClock
-from fusionbridge.models import DEVICE_METRIC, EnergyReading, Month, SourceKind, SourceRef
+from fusionbridge.core.models import DEVICE_METRIC, EnergyReading, Month, SourceKind, SourceRef
 from fusionbridge.store import Ledger, Sent
 
 MONTH = Month(2025, 1)

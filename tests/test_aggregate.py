@@ -8,7 +8,8 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.aggregate import (
+from fusionbridge.core.models import EnergyReading, KpiRow, Month, SourceKind, SourceRef
+from fusionbridge.core.readings import (
     Finding,
     FindingKind,
     check_month,
@@ -17,7 +18,6 @@ from fusionbridge.aggregate import (
     hours_in,
     month_readings,
 )
-from fusionbridge.models import EnergyReading, KpiRow, Month, SourceKind, SourceRef
 from tests.zones import AMS, KIR, NY, PPG, SAO, TYO
 
 DEV = SourceRef(SourceKind.DEVICE, "1001", "product_power")

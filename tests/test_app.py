@@ -20,17 +20,17 @@ from aiohttp import web
 from structlog.testing import capture_logs
 
 from fusionbridge import __version__
-from fusionbridge.app import DaemonApp
+from fusionbridge.app import Runtime, open_runtime
 from fusionbridge.clock import VirtualClock
-from fusionbridge.models import Month
-from fusionbridge.runtime import Runtime, open_runtime
-from fusionbridge.scheduler import JobName
+from fusionbridge.core.models import Month
+from fusionbridge.daemon.schedule import JobName
+from fusionbridge.daemon.service import DaemonApp
+from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.settings import Settings
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
-from fusionbridge.systemd import Notifier
 
 NOW = datetime(2026, 2, 10, 12, 0, tzinfo=UTC)
 JANUARY, FEBRUARY = Month(2026, 1), Month(2026, 2)

@@ -21,9 +21,9 @@ import pytest
 import stamina
 import structlog
 
-from fusionbridge.cli import main
+from fusionbridge.cli.main import main
 from fusionbridge.clock import SystemClock
-from fusionbridge.models import Month
+from fusionbridge.core.models import Month
 from fusionbridge.simulator.redex import Fault
 from fusionbridge.store import Ledger
 from tests.pipeline_harness import SECRETS, Pipeline, serve_pipeline

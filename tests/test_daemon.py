@@ -7,8 +7,8 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from fusionbridge.clock import VirtualClock
-from fusionbridge.daemon import Daemon
-from fusionbridge.scheduler import JobName, Schedule
+from fusionbridge.daemon.lifecycle import Daemon
+from fusionbridge.daemon.schedule import JobName, Schedule
 from fusionbridge.settings import Settings
 
 NOW = datetime(2026, 2, 4, 12, 0, tzinfo=UTC)

@@ -10,8 +10,8 @@ from decimal import Decimal
 from pathlib import Path
 
 from fusionbridge.clock import SystemClock
-from fusionbridge.demo import BACKFILL_MONTHS, DemoWorld, available_port, run_demo, simulators
-from fusionbridge.models import Month
+from fusionbridge.core.models import Month
+from fusionbridge.demo.run import BACKFILL_MONTHS, DemoWorld, available_port, run_demo, simulators
 
 
 def expected_months(world: DemoWorld) -> dict[tuple[str, int, int], Decimal | None]:

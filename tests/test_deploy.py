@@ -15,8 +15,8 @@ import pytest
 from pydantic import BaseModel, SecretStr
 from pydantic_core import PydanticUndefined
 
-from fusionbridge.cli import EXIT_CONFIG
-from fusionbridge.daemon import SHUTDOWN_GRACE_S
+from fusionbridge.cli.main import EXIT_CONFIG
+from fusionbridge.daemon.lifecycle import SHUTDOWN_GRACE_S
 from fusionbridge.settings import (
     CONFIG_ENV,
     ENV_PREFIX,

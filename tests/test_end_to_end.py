@@ -12,10 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from fusionbridge import jobs
 from fusionbridge.clock import VirtualClock
+from fusionbridge.core.models import Month
 from fusionbridge.errors import DailyCapError
-from fusionbridge.models import Month
+from fusionbridge.jobs.push import push
+from fusionbridge.jobs.sync import sync
 from fusionbridge.simulator.fusionsolar import Fault
 from tests.pipeline_harness import Pipeline, serve_pipeline
 
@@ -62,12 +63,12 @@ async def test_twelve_months_across_a_year_boundary_reach_redex_exactly(tmp_path
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = pipeline.settings(inverters, fusionsolar=HUAWEI_PACE)
         async with pipeline.runtime(settings, clock) as rt:
-            synced = await jobs.sync(rt, first=FIRST, last=LAST)
+            synced = await sync(rt, first=FIRST, last=LAST)
             assert pipeline.fusionsolar.calls == minimum_calls(pipeline, years=2, day_months=1)
             assert synced.month_values == 12 * len(inverters)
             assert synced.calls == sum(pipeline.fusionsolar.calls.values())
-            await jobs.sync(rt, daily=True)  # the daily job brings the current month in too
-            pushed = await jobs.push(rt, wait_s=60)
+            await sync(rt, daily=True)  # the daily job brings the current month in too
+            pushed = await push(rt, wait_s=60)
 
     assert_holds_truth(pipeline, inverters)
     assert not any(month == (2026, 2) for month in pipeline.held("RM-TOKYO-T1-BY-ID"))
@@ -99,8 +100,8 @@ async def test_december_goes_out_in_january_with_its_own_year(tmp_path: Path) ->
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = pipeline.settings(inverters, fusionsolar=HUAWEI_PACE)
         async with pipeline.runtime(settings, clock) as rt:
-            await jobs.sync(rt, first=Month(2025, 11), last=Month(2025, 12))
-            await jobs.push(rt, wait_s=60)
+            await sync(rt, first=Month(2025, 11), last=Month(2025, 12))
+            await push(rt, wait_s=60)
             november_only = {
                 m for inv in inverters for m in pipeline.held(str(inv["remote_inv_id"]))
             }
@@ -108,8 +109,8 @@ async def test_december_goes_out_in_january_with_its_own_year(tmp_path: Path) ->
 
             # 3 January, 09:00 in São Paulo and 21:00 in Tokyo: past push_day 3 at 07:00.
             clock.set(datetime(2026, 1, 3, 12, 0, tzinfo=UTC))
-            await jobs.sync(rt, daily=True)
-            await jobs.push(rt, wait_s=60)
+            await sync(rt, daily=True)
+            await push(rt, wait_s=60)
 
     for entry in inverters:
         remote_inv_id = str(entry["remote_inv_id"])
@@ -128,7 +129,7 @@ async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: P
         settings = pipeline.settings(inverters)
         async with pipeline.runtime(settings, clock) as rt:
             with pytest.raises(DailyCapError):
-                await jobs.sync(rt, first=FIRST, last=LAST)
+                await sync(rt, first=FIRST, last=LAST)
             kept = await rt.ledger.monthly()
             # The one call Huawei allowed: 2025 for the type 1 inverters.
             type_1 = {str(pipeline.device_id(e)) for e in inverters if pipeline.type_id(e) == 1}
@@ -137,7 +138,7 @@ async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: P
 
             pipeline.fusionsolar.config.daily_caps = {}
             clock.advance(24 * 3600)
-            await jobs.sync(rt, first=FIRST, last=LAST)
+            await sync(rt, first=FIRST, last=LAST)
             assert len(await rt.ledger.monthly()) == 12 * len(inverters)
 
 
@@ -149,14 +150,14 @@ async def test_push_needs_no_fusionsolar_once_the_ledger_holds_the_months(tmp_pa
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = pipeline.settings(inverters)
         async with pipeline.runtime(settings, clock) as rt:
-            await jobs.sync(rt, first=Month(2025, 12), last=Month(2026, 1))
+            await sync(rt, first=Month(2025, 12), last=Month(2026, 1))
         calls = sum(pipeline.fusionsolar.calls.values())
 
         # Past push day January is due, and the cached inventory is days old.
         clock.set(datetime(2026, 2, 10, 12, 0, tzinfo=UTC))
         pipeline.fusionsolar.inject(Fault("http502", times=1000))
         async with pipeline.runtime(settings, clock) as rt:
-            pushed = await jobs.push(rt, wait_s=60)
+            pushed = await push(rt, wait_s=60)
 
     assert pushed.standing_problems == 0
     assert sum(pipeline.fusionsolar.calls.values()) == calls, "push never called FusionSolar"

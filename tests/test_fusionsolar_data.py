@@ -10,10 +10,10 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fusionbridge.core.models import Device, KpiRow, Month
 from fusionbridge.errors import FusionSolarApiError
 from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.client import FusionSolarClient
-from fusionbridge.models import Device, KpiRow, Month
 from fusionbridge.simulator.fleet import FleetSpec, Style
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator
 from tests.fusionsolar_harness import Harness, harness

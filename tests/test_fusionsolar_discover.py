@@ -21,10 +21,11 @@ import structlog
 from aiohttp import web
 from pydantic import SecretStr
 
-from fusionbridge import cli, commands
+from fusionbridge.cli import commands
+from fusionbridge.cli import main as cli
 from fusionbridge.clock import SystemClock
+from fusionbridge.core.models import Device, Plant
 from fusionbridge.logs import configure_logging
-from fusionbridge.models import Device, Plant
 from fusionbridge.settings import (
     FusionSolarSettings,
     InverterSettings,

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fusionbridge.core.models import Device, Month
 from fusionbridge.errors import (
     DailyCapError,
     FusionSolarApiError,
@@ -21,7 +22,6 @@ from fusionbridge.errors import (
     UpstreamError,
 )
 from fusionbridge.fusionsolar import wire
-from fusionbridge.models import Device, Month
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 

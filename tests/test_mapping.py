@@ -8,9 +8,9 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
+from fusionbridge.core.inverters import Target, resolve_inverters
+from fusionbridge.core.models import Device, Month, Plant, SourceKind, SourceRef
 from fusionbridge.errors import SourceNotFoundError
-from fusionbridge.mapping import Target, resolve_inverters
-from fusionbridge.models import Device, Month, Plant, SourceKind, SourceRef
 from fusionbridge.settings import InverterSettings
 
 PLANTS = [

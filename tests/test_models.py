@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.models import Month, month_range, round_kwh
+from fusionbridge.core.models import Month, month_range, round_kwh
 
 
 @pytest.mark.parametrize(

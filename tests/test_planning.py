@@ -14,23 +14,25 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.mapping import ResolvedInverter, Target
-from fusionbridge.models import Month, SourceKind, SourceRef, SubmissionState
-from fusionbridge.planning import (
-    DayValuesCall,
+from fusionbridge.core.due import (
     LedgerView,
     MonthRecord,
+    describe_month,
+    is_due,
+    is_frozen,
+    push_time,
+)
+from fusionbridge.core.health import readiness_failures
+from fusionbridge.core.inverters import ResolvedInverter, Target
+from fusionbridge.core.models import Month, SourceKind, SourceRef, SubmissionState
+from fusionbridge.core.sync_plan import (
+    DayValuesCall,
     MonthValuesCall,
     SyncPlan,
     collect_instant,
     daily_sync_needs,
-    describe_month,
-    is_due,
-    is_frozen,
     plan_sync,
-    push_time,
     range_sync_needs,
-    readiness_failures,
 )
 from fusionbridge.settings import ScheduleSettings
 from tests.zones import AMS, KIR, NY, PPG, SAO, TYO

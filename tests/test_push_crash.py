@@ -16,9 +16,10 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from fusionbridge import jobs
 from fusionbridge.clock import SystemClock
-from fusionbridge.models import Month, SubmissionState
+from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.jobs.push import push
+from fusionbridge.jobs.sync import sync
 from fusionbridge.simulator.redex import Fault
 from tests.pipeline_harness import Pipeline, serve_pipeline
 
@@ -55,7 +56,7 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
         settings = pipeline.settings(inverters, redex=redex)
         config = pipeline.write_toml(tmp_path / "fusionbridge.toml", inverters, redex=redex)
         async with pipeline.runtime(settings, clock) as rt:
-            await jobs.sync(rt, first=first, last=last)
+            await sync(rt, first=first, last=last)
             truth = {e["remote_inv_id"]: pipeline.truth(e, first, last) for e in inverters}
             years = {(inv, y) for inv, months in truth.items() for y, _ in months}
 
@@ -77,7 +78,7 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
 
         async with pipeline.runtime(settings, clock) as rt:
             [cut] = await rt.ledger.in_flight()
-            resumed = await jobs.push(rt, wait_s=10)
+            resumed = await push(rt, wait_s=10)
             log = await rt.ledger.request_log()
             records = await rt.ledger.submissions()
 

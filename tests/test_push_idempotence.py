@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
-from fusionbridge import jobs
+from fusionbridge.app import Runtime
 from fusionbridge.clock import VirtualClock
-from fusionbridge.models import Month
-from fusionbridge.report import ledger_status, status_document
-from fusionbridge.runtime import Runtime
+from fusionbridge.core.models import Month
+from fusionbridge.daemon.status import ledger_status, status_document
+from fusionbridge.jobs.push import push
+from fusionbridge.jobs.sync import sync
 from fusionbridge.simulator.fleet import Fleet, Style
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from tests.pipeline_harness import SMALL_FLEET, Pipeline, serve_pipeline
@@ -58,8 +59,8 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         async with pipeline.runtime(pipeline.settings(inverters), clock) as rt:
-            await jobs.sync(rt, first=FIRST, last=LAST)
-            first = await jobs.push(rt, wait_s=60)
+            await sync(rt, first=FIRST, last=LAST)
+            first = await push(rt, wait_s=60)
             assert first.sent == 2 * len(inverters)
             assert first.standing_problems == 0
             yield Rig(pipeline, rt, inverters)
@@ -67,12 +68,12 @@ async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
 
 async def test_a_second_push_sends_nothing(rig: Rig) -> None:
     before = rig.pipeline.redex.count()
-    again = await jobs.push(rig.rt, wait_s=60)
+    again = await push(rig.rt, wait_s=60)
     assert again.items == again.sent == 0
     assert rig.pipeline.redex.count() == before, "not even a token or a status poll"
-    resynced = await jobs.sync(rig.rt, first=FIRST, last=LAST)
+    resynced = await sync(rig.rt, first=FIRST, last=LAST)
     assert resynced.changed == 0
-    assert (await jobs.push(rig.rt, wait_s=60)).items == 0
+    assert (await push(rig.rt, wait_s=60)).items == 0
     assert rig.pipeline.redex.count() == before
 
 
@@ -84,9 +85,9 @@ async def test_a_correction_inside_the_window_resends_exactly_its_item(rig: Rig)
     fleet.revise(device_id, valued_day(fleet, device_id, INSIDE_WINDOW), DELTA_MILLI)
     requests_before = rig.monthly_requests()
 
-    synced = await jobs.sync(rig.rt, first=INSIDE_WINDOW, last=INSIDE_WINDOW)
+    synced = await sync(rig.rt, first=INSIDE_WINDOW, last=INSIDE_WINDOW)
     assert synced.changed == 1
-    pushed = await jobs.push(rig.rt, wait_s=60)
+    pushed = await push(rig.rt, wait_s=60)
 
     assert rig.monthly_requests() == requests_before + 1
     [body] = rig.pipeline.monthly_bodies()[-1:]
@@ -100,7 +101,7 @@ async def test_a_correction_inside_the_window_resends_exactly_its_item(rig: Rig)
     }
     assert pushed.sent == 1
     assert pushed.standing_problems == 0
-    assert (await jobs.push(rig.rt, wait_s=60)).items == 0
+    assert (await push(rig.rt, wait_s=60)).items == 0
 
 
 async def test_a_frozen_month_shows_drift_and_goes_out_only_when_forced(rig: Rig) -> None:
@@ -111,8 +112,8 @@ async def test_a_frozen_month_shows_drift_and_goes_out_only_when_forced(rig: Rig
     fleet.revise(device_id, valued_day(fleet, device_id, FROZEN), DELTA_MILLI)
     requests_before = rig.monthly_requests()
 
-    assert (await jobs.sync(rig.rt, first=FROZEN, last=FROZEN)).changed == 1
-    pushed = await jobs.push(rig.rt, wait_s=60)
+    assert (await sync(rig.rt, first=FROZEN, last=FROZEN)).changed == 1
+    pushed = await push(rig.rt, wait_s=60)
     assert pushed.items == 0
     assert rig.monthly_requests() == requests_before
     assert [(d.remote_inv_id, d.month, d.difference_kwh) for d in pushed.drift] == [
@@ -128,12 +129,12 @@ async def test_a_frozen_month_shows_drift_and_goes_out_only_when_forced(rig: Rig
     assert drifting == [("RM-SAOPAULO-T38-BY-ID", "2025-06", "12.345", "accepted")]
     assert rig.pipeline.held("RM-SAOPAULO-T38-BY-ID")[(2025, 6)] == accepted
 
-    unforced = await jobs.push(rig.rt, month=FROZEN, wait_s=60)
+    unforced = await push(rig.rt, month=FROZEN, wait_s=60)
     assert unforced.items == 0
     assert rig.monthly_requests() == requests_before
 
     # --force re-sends the named month for every inverter, unchanged ones included (SPEC §4).
-    forced = await jobs.push(rig.rt, month=FROZEN, force=True, wait_s=60)
+    forced = await push(rig.rt, month=FROZEN, force=True, wait_s=60)
     assert forced.sent == len(rig.inverters)
     assert rig.monthly_requests() == requests_before + 1
     [body] = rig.pipeline.monthly_bodies()[-1:]
@@ -144,7 +145,7 @@ async def test_a_frozen_month_shows_drift_and_goes_out_only_when_forced(rig: Rig
     assert rig.pipeline.held("RM-SAOPAULO-T38-BY-ID")[(2025, 6)] == accepted + Decimal("12.345")
     after = await rig.status()
     assert all(m["drift_kwh"] is None for inv in after["inverters"] for m in inv["months"])
-    assert (await jobs.push(rig.rt, wait_s=60)).items == 0
+    assert (await push(rig.rt, wait_s=60)).items == 0
 
 
 def test_a_revised_day_moves_the_device_month_and_its_plant() -> None:

@@ -13,10 +13,17 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.mapping import Target
-from fusionbridge.models import MONTH_KEYS, Month, SubmissionState
-from fusionbridge.planning import LedgerView, MonthRecord
-from fusionbridge.push_plan import Drift, PushItem, PushPlan, SendReason, plan_push, send_reason
+from fusionbridge.core.due import LedgerView, MonthRecord
+from fusionbridge.core.inverters import Target
+from fusionbridge.core.models import MONTH_KEYS, Month, SubmissionState
+from fusionbridge.core.push_plan import (
+    Drift,
+    PushItem,
+    PushPlan,
+    SendReason,
+    plan_push,
+    send_reason,
+)
 from fusionbridge.settings import ScheduleSettings
 
 AMS = ZoneInfo("Europe/Amsterdam")

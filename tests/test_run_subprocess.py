@@ -12,12 +12,12 @@ from typing import Any
 import aiohttp
 
 from fusionbridge.clock import SystemClock
-from fusionbridge.models import Month
+from fusionbridge.core.models import Month
+from fusionbridge.daemon.web import serve_on_loopback
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
-from fusionbridge.web import serve_on_loopback
 
 SYSTEM_CODE = "subprocess-system-code-7f3a"
 START_S = 30.0

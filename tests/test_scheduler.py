@@ -6,7 +6,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from fusionbridge.scheduler import Schedule, build_scheduler, plant_zones
+from fusionbridge.daemon.schedule import Schedule, build_scheduler, plant_zones
 from fusionbridge.settings import Settings
 
 BASE = {

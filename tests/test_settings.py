@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from fusionbridge.cli import main
+from fusionbridge.cli.main import main
+from fusionbridge.core.models import Month
 from fusionbridge.errors import ConfigError
-from fusionbridge.models import Month
 from fusionbridge.settings import load_settings
 
 BASE = """

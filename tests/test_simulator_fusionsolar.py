@@ -11,8 +11,8 @@ from aiohttp.test_utils import TestClient
 from pytest_aiohttp import AiohttpClient
 
 from fusionbridge.clock import VirtualClock
+from fusionbridge.core.models import Month
 from fusionbridge.fusionsolar import wire
-from fusionbridge.models import Month
 from fusionbridge.simulator.fleet import Fleet, FleetSpec, Style, day_style
 from fusionbridge.simulator.fusionsolar import Fault, FusionSolarSimulator, SimulatorConfig
 from tests.fusionsolar_harness import SECRET, START, USER

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from fusionbridge.clock import VirtualClock
-from fusionbridge.models import SubmissionState
+from fusionbridge.core.models import SubmissionState
 from fusionbridge.store import Ledger
 from tests import store_crash_child as child
 

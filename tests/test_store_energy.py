@@ -11,8 +11,7 @@ from pathlib import Path
 import pytest
 
 from fusionbridge.clock import VirtualClock
-from fusionbridge.errors import LedgerError
-from fusionbridge.models import (
+from fusionbridge.core.models import (
     DEVICE_METRIC,
     Device,
     EnergyReading,
@@ -21,6 +20,7 @@ from fusionbridge.models import (
     SourceKind,
     SourceRef,
 )
+from fusionbridge.errors import LedgerError
 from fusionbridge.store import Inventory, Ledger, ReadingChange
 
 T0 = datetime(2025, 3, 2, 6, 30, tzinfo=UTC)

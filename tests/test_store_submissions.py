@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 
 from fusionbridge.clock import VirtualClock
+from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.errors import LedgerError
-from fusionbridge.models import Month, SubmissionState
 from fusionbridge.store import Failed, Ledger, Pending, Rejected, RequestItem, Sent
 
 T0 = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import socket
 from pathlib import Path
 
-from fusionbridge.systemd import Notifier
+from fusionbridge.daemon.systemd import Notifier
 
 
 def test_messages_reach_the_socket(tmp_path: Path) -> None:

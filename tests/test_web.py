@@ -7,8 +7,8 @@ from typing import Any
 
 import aiohttp
 
-from fusionbridge.metrics import Metrics
-from fusionbridge.web import build_app, start_server
+from fusionbridge.daemon.metrics import Metrics
+from fusionbridge.daemon.web import build_app, start_server
 
 
 @dataclass

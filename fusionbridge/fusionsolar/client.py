@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from fusionbridge.clock import Clock
+from fusionbridge.core.models import Device, KpiRow, Plant
 from fusionbridge.errors import (
     DailyCapError,
     FusionSolarApiError,
@@ -31,7 +32,6 @@ from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
 from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed, LoginSession
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
-from fusionbridge.models import Device, KpiRow, Plant
 from fusionbridge.settings import FusionSolarSettings
 
 log = get_logger(__name__)

@@ -13,6 +13,7 @@ from enum import IntEnum
 from typing import TypeVar
 from zoneinfo import ZoneInfo
 
+from fusionbridge.core.models import Device, KpiRow, Month, Plant
 from fusionbridge.errors import (
     DailyCapError,
     FusionSolarApiError,
@@ -22,7 +23,6 @@ from fusionbridge.errors import (
     UnexpectedResponseError,
     UpstreamError,
 )
-from fusionbridge.models import Device, KpiRow, Month, Plant
 
 MAX_PLANTS_PER_CALL = 100
 MAX_DEVICES_PER_CALL = 100

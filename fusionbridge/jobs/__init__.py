@@ -5,18 +5,3 @@ run again. REDEX does not document what a re-sent month does; fusionbridge assum
 submission for a (RemoteInvId, Year, month) overwrites the earlier one. That assumption lives
 here: a changed month within the correction window is re-sent in full, never as a delta.
 """
-
-from fusionbridge.jobs.pushing import PushReport, push
-from fusionbridge.jobs.sources import ledger_view, load_inventory, month_record, resolve
-from fusionbridge.jobs.syncing import SyncReport, sync
-
-__all__ = [
-    "PushReport",
-    "SyncReport",
-    "ledger_view",
-    "load_inventory",
-    "month_record",
-    "push",
-    "resolve",
-    "sync",
-]

@@ -7,20 +7,17 @@ from collections.abc import Sequence
 from datetime import timedelta
 from decimal import Decimal
 
-from fusionbridge.errors import SourceNotFoundError
-from fusionbridge.logs import get_logger
-from fusionbridge.mapping import Resolution, ResolvedInverter, resolve_inverters
-from fusionbridge.models import (
+from fusionbridge.app import Runtime
+from fusionbridge.core.due import LedgerView, MonthRecord
+from fusionbridge.core.inverters import Resolution, ResolvedInverter, resolve_inverters
+from fusionbridge.core.models import (
     EnergyReading,
     Month,
     SourceRef,
     SubmissionState,
 )
-from fusionbridge.planning import (
-    LedgerView,
-    MonthRecord,
-)
-from fusionbridge.runtime import Runtime
+from fusionbridge.errors import SourceNotFoundError
+from fusionbridge.logs import get_logger
 from fusionbridge.store.inventory import Inventory
 from fusionbridge.store.submissions import SubmissionRecord
 

@@ -15,8 +15,8 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
+from fusionbridge.core.models import MONTH_KEYS, round_kwh
 from fusionbridge.errors import UnexpectedResponseError
-from fusionbridge.models import MONTH_KEYS, round_kwh
 
 GRANT_PATH: Final = "/public/v2/connect/token"
 REFRESH_PATH: Final = "/public/v2/connect/token/refresh"

@@ -23,7 +23,7 @@ from enum import Enum
 from functools import lru_cache
 from zoneinfo import ZoneInfo
 
-from fusionbridge.models import Month
+from fusionbridge.core.models import Month
 
 ZONES = (
     "Europe/Amsterdam",

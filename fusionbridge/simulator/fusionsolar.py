@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from aiohttp import web
 
 from fusionbridge.clock import Clock, SystemClock
-from fusionbridge.models import Month
+from fusionbridge.core.models import Month
 from fusionbridge.settings import FusionSolarSettings
 from fusionbridge.simulator.fleet import Fleet, FleetSpec, kwh, month_total
 from fusionbridge.simulator.fusionsolar_endpoints import HANDLERS, Days, SimError

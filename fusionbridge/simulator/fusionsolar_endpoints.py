@@ -12,7 +12,7 @@ from datetime import date, datetime, time
 from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
-from fusionbridge.models import Month
+from fusionbridge.core.models import Month
 from fusionbridge.simulator.fleet import (
     BATTERY,
     POWER_SENSOR,

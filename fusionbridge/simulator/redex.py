@@ -26,7 +26,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from fusionbridge.clock import Clock, SystemClock
-from fusionbridge.models import MONTH_KEYS
+from fusionbridge.core.models import MONTH_KEYS
 from fusionbridge.redex.wire import GRANT_PATH, MONTHLY_PATH, PERIOD_KEY, REFRESH_PATH, STATUS_PATH
 from fusionbridge.settings import RedexSettings
 

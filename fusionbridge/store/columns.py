@@ -5,8 +5,8 @@ from __future__ import annotations
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 
+from fusionbridge.core.models import Month
 from fusionbridge.errors import LedgerError
-from fusionbridge.models import Month
 
 
 def instant_text(value: datetime) -> str:

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
-from fusionbridge.models import EnergyReading, Month, SourceRef
+from fusionbridge.core.models import EnergyReading, Month, SourceRef
 from fusionbridge.store.columns import (
     decimal,
     decimal_text,

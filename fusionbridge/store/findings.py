@@ -5,8 +5,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
-from fusionbridge.aggregate import Finding, FindingKind
-from fusionbridge.models import Month, SourceRef
+from fusionbridge.core.models import Month, SourceRef
+from fusionbridge.core.readings import Finding, FindingKind
 from fusionbridge.store.columns import instant_text, period, period_text
 from fusionbridge.store.database import Database
 

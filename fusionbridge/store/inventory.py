@@ -6,7 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from fusionbridge.models import Device, Plant
+from fusionbridge.core.models import Device, Plant
 from fusionbridge.store.columns import (
     instant_text,
     optional_decimal,

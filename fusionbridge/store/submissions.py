@@ -15,8 +15,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.errors import LedgerError
-from fusionbridge.models import Month, SubmissionState
 from fusionbridge.store.columns import (
     decimal,
     decimal_text,

@@ -10,9 +10,9 @@ import os
 from typing import TextIO
 
 from fusionbridge import __version__
-from fusionbridge.jobs import SyncReport
-from fusionbridge.models import Month, SubmissionState
-from fusionbridge.report import InverterLines, MonthLine
+from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.daemon.status import InverterLines, MonthLine
+from fusionbridge.jobs.sync import SyncReport
 from fusionbridge.settings import InverterSettings, Settings
 
 _FANCY = {"ok": "✓", "bad": "✗", "from": "←", "flow": "→", "to": "…", "dot": "·"}

@@ -11,11 +11,11 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from fusionbridge.aggregate import Finding
+from fusionbridge.core.due import describe_month
+from fusionbridge.core.inverters import Target, resolve_inverters
+from fusionbridge.core.models import Month, SourceRef, SubmissionState
+from fusionbridge.core.readings import Finding
 from fusionbridge.jobs.sources import month_record
-from fusionbridge.mapping import Target, resolve_inverters
-from fusionbridge.models import Month, SourceRef, SubmissionState
-from fusionbridge.planning import describe_month
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 from fusionbridge.store.submissions import SubmissionRecord

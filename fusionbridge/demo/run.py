@@ -21,20 +21,20 @@ from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
-from fusionbridge import jobs
-from fusionbridge.app import DaemonApp
-from fusionbridge.demo_output import DemoOutput
+from fusionbridge.app import Tuning, open_runtime
+from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.daemon.service import DaemonApp
+from fusionbridge.daemon.status import InverterLines, ledger_status
+from fusionbridge.daemon.systemd import Notifier
+from fusionbridge.demo.output import DemoOutput
 from fusionbridge.fusionsolar.pacing import RetryPolicy
+from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import configure_logging
-from fusionbridge.models import Month, SubmissionState
-from fusionbridge.report import InverterLines, ledger_status
-from fusionbridge.runtime import Tuning, open_runtime
 from fusionbridge.settings import Settings
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import Fleet, FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
-from fusionbridge.systemd import Notifier
 
 HOST = "127.0.0.1"
 FLEET = FleetSpec(plants=5, inverters=10)
@@ -172,7 +172,7 @@ async def run_demo(
         zones = {e.remote_inv_id: e.zone(settings.timezone) for e in settings.inverters}
         first = Month.containing(rt.clock.now(), ZoneInfo(DEFAULT_ZONE)).shift(1 - BACKFILL_MONTHS)
         started = rt.clock.monotonic()
-        report = await jobs.sync(rt, first=first)
+        report = await sync(rt, first=first)
         last = first.shift(BACKFILL_MONTHS - 1)
         show.backfilled(first, last, report, rt.clock.monotonic() - started)
         started = rt.clock.monotonic()

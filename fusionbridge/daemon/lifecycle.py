@@ -13,9 +13,9 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from fusionbridge.clock import Clock
+from fusionbridge.daemon.schedule import JobName, Schedule, build_scheduler
+from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.logs import get_logger
-from fusionbridge.scheduler import JobName, Schedule, build_scheduler
-from fusionbridge.systemd import Notifier
 
 log = get_logger(__name__)
 

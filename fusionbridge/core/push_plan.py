@@ -14,9 +14,9 @@ from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 
-from fusionbridge.mapping import Target
-from fusionbridge.models import MONTH_KEYS, Month, SubmissionState, round_kwh
-from fusionbridge.planning import LedgerView, MonthRecord, drift_kwh, is_due, is_frozen
+from fusionbridge.core.due import LedgerView, MonthRecord, drift_kwh, is_due, is_frozen
+from fusionbridge.core.inverters import Target
+from fusionbridge.core.models import MONTH_KEYS, Month, SubmissionState, round_kwh
 from fusionbridge.settings import ScheduleSettings
 
 _RETRIED = (

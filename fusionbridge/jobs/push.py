@@ -7,14 +7,14 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TextIO
 
+from fusionbridge.app import Runtime
+from fusionbridge.core.inverters import Target
+from fusionbridge.core.models import Month, SubmissionState, round_kwh
+from fusionbridge.core.push_plan import Drift, PushItem, plan_push
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
-from fusionbridge.mapping import Target
-from fusionbridge.models import Month, SubmissionState, round_kwh
-from fusionbridge.push_plan import Drift, PushItem, plan_push
 from fusionbridge.redex.client import ItemOutcome
 from fusionbridge.redex.wire import MonthlyItem, batches, dumps_payload
-from fusionbridge.runtime import Runtime
 from fusionbridge.store.submissions import Failed, Pending, Rejected, Sent
 
 log = get_logger(__name__)

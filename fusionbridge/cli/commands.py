@@ -9,12 +9,14 @@ from collections.abc import Sequence
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from fusionbridge import jobs
+from fusionbridge.app import open_runtime
+from fusionbridge.core.models import Device, Plant
+from fusionbridge.daemon.status import ledger_status, status_document, status_table
 from fusionbridge.errors import FusionBridgeError
+from fusionbridge.jobs import push as push_job
+from fusionbridge.jobs import sync as sync_job
+from fusionbridge.jobs.sources import load_inventory, resolve
 from fusionbridge.logs import get_logger
-from fusionbridge.models import Device, Plant
-from fusionbridge.report import ledger_status, status_document, status_table
-from fusionbridge.runtime import open_runtime
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 
@@ -24,7 +26,7 @@ log = get_logger(__name__)
 async def run(settings: Settings, args: argparse.Namespace) -> int:
     """`run`: the daemon, until SIGTERM/SIGINT (0) or a ledger it cannot use (1)."""
     del args
-    from fusionbridge.app import serve_daemon
+    from fusionbridge.daemon.service import serve_daemon
 
     return await serve_daemon(settings)
 
@@ -41,7 +43,7 @@ async def sync(settings: Settings, args: argparse.Namespace) -> int:
         )
         return 0
     async with open_runtime(settings) as rt:
-        report = await jobs.sync(rt, first=args.first, last=args.last, days=args.days)
+        report = await sync_job.sync(rt, first=args.first, last=args.last, days=args.days)
     print(
         f"synced {report.month_values} month values and {report.day_values} day values "
         f"({report.changed} new or changed) in {report.calls} FusionSolar calls"
@@ -63,7 +65,7 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
         log.warning("push.nothing_configured", hint="add [[inverters]] to the config")
         return 0
     async with open_runtime(settings) as rt:
-        report = await jobs.push(
+        report = await push_job.push(
             rt, month=args.month, force=args.force, dry_run=args.dry_run, wait_s=args.wait
         )
     if args.dry_run:
@@ -118,14 +120,14 @@ async def check(settings: Settings, args: argparse.Namespace) -> int:
     report(True, f"configuration valid ({len(settings.inverters)} inverters)")
     async with open_runtime(settings) as rt:
         try:
-            inventory = await jobs.load_inventory(rt, refresh=True)
+            inventory = await load_inventory(rt, refresh=True)
             inverters = sum(1 for d in inventory.devices if d.is_inverter)
             report(
                 bool(inventory.plants),
                 f"FusionSolar login and inventory: {len(inventory.plants)} plants, {inverters} inverters"
                 + ("" if inventory.plants else " (no plant is bound to this API account)"),
             )
-            resolution = await jobs.resolve(rt, inventory)
+            resolution = await resolve(rt, inventory)
             for problem in resolution.problems:
                 report(False, problem)
             if not resolution.problems:
@@ -158,7 +160,7 @@ DEVICE_TYPES = {
 async def discover(settings: Settings, args: argparse.Namespace) -> int:
     """`discover [--toml]`: what the FusionSolar account holds, to write `[[inverters]]` from."""
     async with open_runtime(settings) as rt:
-        inventory = await jobs.load_inventory(rt, refresh=True)
+        inventory = await load_inventory(rt, refresh=True)
         listed_at = rt.clock.now()
     if args.toml:
         print(inverters_toml(inventory.plants, inventory.devices, settings.zone(), listed_at))

@@ -7,19 +7,15 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from fusionbridge import aggregate
+from fusionbridge.app import Runtime
+from fusionbridge.core import readings as aggregate
+from fusionbridge.core.inverters import ResolvedInverter
+from fusionbridge.core.models import KpiRow, Month, SourceKind, SourceRef
+from fusionbridge.core.sync_plan import daily_sync_needs, plan_sync, range_sync_needs
 from fusionbridge.fusionsolar import wire
+from fusionbridge.jobs.progress import Progress
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
-from fusionbridge.mapping import ResolvedInverter
-from fusionbridge.models import KpiRow, Month, SourceKind, SourceRef
-from fusionbridge.planning import (
-    daily_sync_needs,
-    plan_sync,
-    range_sync_needs,
-)
-from fusionbridge.progress import Progress
-from fusionbridge.runtime import Runtime
 
 log = get_logger(__name__)
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from fusionbridge import __version__
+from fusionbridge.core.models import Month
 from fusionbridge.errors import ConfigError, CredentialsError, FusionBridgeError
 from fusionbridge.logs import configure_logging
-from fusionbridge.models import Month
 from fusionbridge.settings import Settings, load_settings
 
 EXIT_OK = 0
@@ -88,7 +88,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def _handler(command: str) -> Handler:
-    from fusionbridge import commands
+    from fusionbridge.cli import commands
 
     handler: Handler = getattr(commands, command)
     return handler
@@ -102,11 +102,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `fusionbridge` script; returns the exit status."""
     args = build_parser().parse_args(argv)
     if args.command == "healthcheck":
-        from fusionbridge.healthcheck import healthcheck
+        from fusionbridge.cli.healthcheck import healthcheck
 
         return healthcheck(args.config)
     if args.command == "demo":
-        from fusionbridge.demo import demo
+        from fusionbridge.demo.run import demo
 
         return demo(once=args.once, port=args.port)
     try:

@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from fusionbridge.core.models import Device, Month, Plant, SourceRef
 from fusionbridge.errors import SourceNotFoundError
-from fusionbridge.models import Device, Month, Plant, SourceRef
 from fusionbridge.settings import InverterSettings
 
 

@@ -14,7 +14,7 @@ from decimal import Decimal
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
-from fusionbridge.models import EnergyReading, KpiRow, Month, SourceRef
+from fusionbridge.core.models import EnergyReading, KpiRow, Month, SourceRef
 
 
 class FindingKind(StrEnum):

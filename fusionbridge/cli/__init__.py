@@ -1,0 +1,1 @@
+"""The command line: argparse → one command → an exit status."""

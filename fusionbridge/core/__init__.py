@@ -1,0 +1,1 @@
+"""The functional core: domain values and every rule that takes `now`; no I/O, no settings."""

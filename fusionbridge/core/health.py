@@ -1,0 +1,43 @@
+"""Why /readyz answers 503: a pure verdict over the facts the daemon gathers."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+MAX_SYNC_AGE = timedelta(days=2)
+"""/readyz fails when the last successful sync is older than this."""
+
+
+@dataclass(frozen=True, slots=True)
+class FailedCheck:
+    """One reason /readyz answers 503."""
+
+    name: str
+    detail: str
+
+
+def readiness_failures(
+    now: datetime,
+    *,
+    last_sync_success: datetime | None,
+    credential_error: str | None,
+    ledger_ok: bool,
+    scheduler_ok: bool,
+    max_sync_age: timedelta = MAX_SYNC_AGE,
+) -> list[FailedCheck]:
+    """Every failing readiness check; empty means ready."""
+    failures = []
+    if not ledger_ok:
+        failures.append(FailedCheck("ledger", "the ledger cannot be used"))
+    if not scheduler_ok:
+        failures.append(FailedCheck("scheduler", "the scheduler is not running"))
+    if credential_error is not None:
+        failures.append(FailedCheck("credentials", credential_error))
+    if last_sync_success is None:
+        failures.append(FailedCheck("sync", "no sync has succeeded yet"))
+    elif now - last_sync_success > max_sync_age:
+        failures.append(
+            FailedCheck("sync", f"last successful sync {last_sync_success.isoformat()} is too old")
+        )
+    return failures

@@ -1,0 +1,1 @@
+"""The long-running process: lifecycle, schedule, HTTP endpoints, status view, metrics, systemd."""

@@ -1,0 +1,1 @@
+"""`fusionbridge demo`: both simulators, a temporary ledger and the real daemon, no credentials."""
