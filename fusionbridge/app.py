@@ -65,7 +65,7 @@ async def open_runtime(
         fusionsolar = FusionSolarClient(
             fs_session,
             settings.fusionsolar,
-            ledger,
+            ledger.pacing,
             clock=clock,
             zone=settings.zone(),
             on_request=lambda endpoint, outcome: metrics.record_request(

@@ -36,7 +36,8 @@ from pydantic_settings import (
     SettingsConfigDict,
 )
 
-from fusionbridge.core.models import DEVICE_METRIC, Month, PlantMetric, SourceKind, SourceRef
+from fusionbridge.core.inverters import InverterEntry
+from fusionbridge.core.models import Month, PlantMetric, ScheduleRules
 from fusionbridge.errors import ConfigError
 
 ENV_PREFIX = "FUSIONBRIDGE_"
@@ -158,6 +159,12 @@ class ScheduleSettings(_Section):
     push_at: WallTime = time(7, 0)
     correction_window_months: int = Field(default=2, ge=0, le=24)
 
+    def rules(self) -> ScheduleRules:
+        """The plain domain value the core plans with."""
+        return ScheduleRules(
+            self.sync_at, self.push_day, self.push_at, self.correction_window_months
+        )
+
 
 class StorageSettings(_Section):
     path: Path = Path("./data/fusionbridge.db")
@@ -201,29 +208,17 @@ class InverterSettings(_Section):
             raise ValueError("metric applies only to a plant_code source")
         return self
 
-    @property
-    def source_kind(self) -> SourceKind:
-        return SourceKind.PLANT if self.plant_code else SourceKind.DEVICE
-
-    def plant_source(self) -> SourceRef | None:
-        """The plant source, which needs no inventory lookup; None for device entries."""
-        if self.plant_code is None:
-            return None
-        return SourceRef(SourceKind.PLANT, self.plant_code, self.metric or "inverter_power")
-
-    def device_source(self, device_id: int) -> SourceRef:
-        return SourceRef(SourceKind.DEVICE, str(device_id), DEVICE_METRIC)
-
-    def zone(self, default: str) -> ZoneInfo:
-        return ZoneInfo(self.timezone or default)
-
-    def describe(self) -> str:
-        """How the entry names its source, for messages."""
-        if self.esn:
-            return f"esn {self.esn}"
-        if self.device_id is not None:
-            return f"device_id {self.device_id}"
-        return f"plant_code {self.plant_code}"
+    def entry(self) -> InverterEntry:
+        """The plain domain value the core plans with."""
+        return InverterEntry(
+            remote_inv_id=self.remote_inv_id,
+            esn=self.esn,
+            device_id=self.device_id,
+            plant_code=self.plant_code,
+            metric=self.metric,
+            timezone=self.timezone,
+            start_month=self.start_month,
+        )
 
 
 _toml_layer: ContextVar[dict[str, Any] | None] = ContextVar("_toml_layer", default=None)

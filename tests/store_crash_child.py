@@ -50,10 +50,12 @@ def payload(step: int) -> str:
 async def write_until_killed(path: Path, hang_at: int | None) -> None:
     clock = SystemClock()
     async with Ledger.open(path, clock) as ledger:
-        for request in await ledger.in_flight():
-            await ledger.abandon_request(request.id, clock.now(), "interrupted by a crash")
+        for request in await ledger.submissions.in_flight():
+            await ledger.submissions.abandon_request(
+                request.id, clock.now(), "interrupted by a crash"
+            )
             print("abandoned", request.id, flush=True)
-        step = len(await ledger.request_log())
+        step = len(await ledger.submissions.request_log())
         while True:
             step += 1
             now = clock.now()
@@ -64,15 +66,15 @@ async def write_until_killed(path: Path, hang_at: int | None) -> None:
                     for d in DAYS
                 ),
             ]
-            await ledger.save_readings(readings)
+            await ledger.energy.save_readings(readings)
             print("readings", step, flush=True)
             items = [(inverter(step), MONTH, month_kwh(step))]
-            request_id = await ledger.begin_request(items, payload(step), now)
+            request_id = await ledger.submissions.begin_request(items, payload(step), now)
             print("begun", step, request_id, flush=True)
             if step == hang_at:
                 await asyncio.Event().wait()
             outcome = {(inverter(step), MONTH): Sent(process_id(step))}
-            await ledger.finish_request(request_id, outcome, clock.now())
+            await ledger.submissions.finish_request(request_id, outcome, clock.now())
             print("finished", step, request_id, flush=True)
 
 

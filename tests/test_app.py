@@ -247,12 +247,12 @@ async def test_a_failed_sync_is_redone_at_start_and_a_good_one_is_not(
             ("push", datetime(2026, 2, 3, 11, tzinfo=UTC), True),  # after 07:00 in both zones
             ("sync", NOW - timedelta(hours=1), False),  # today's run failed
         ):
-            await rt.ledger.job_started(job, at)
-            await rt.ledger.job_finished(job, at, ok, None if ok else "upstream down")
+            await rt.ledger.jobs.started(job, at)
+            await rt.ledger.jobs.finished(job, at, ok, None if ok else "upstream down")
         assert await DaemonApp(rt, notifier=Notifier({})).daemon.catch_up() == ["sync", "push"]
         at = NOW - timedelta(minutes=30)
-        await rt.ledger.job_started("sync", at)
-        await rt.ledger.job_finished("sync", at, True, None)
+        await rt.ledger.jobs.started("sync", at)
+        await rt.ledger.jobs.finished("sync", at, True, None)
         assert await DaemonApp(rt, notifier=Notifier({})).daemon.catch_up() == []
 
 

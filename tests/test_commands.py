@@ -151,7 +151,7 @@ async def test_dry_run_prints_the_exact_payload_and_sends_nothing(cli: Cli) -> N
     assert pushed.code == 0, pushed.err
     assert cli.pipeline.monthly_bodies() == printed, "the dry run printed what push then sent"
     async with Ledger.open(cli.pipeline.db_path, SystemClock()) as ledger:
-        sent_text = [request.payload_json for request in await ledger.request_log()]
+        sent_text = [request.payload_json for request in await ledger.submissions.request_log()]
     assert dry.out == "".join(text + "\n" for text in sent_text), "byte for byte"
 
 

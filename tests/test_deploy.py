@@ -184,7 +184,7 @@ def test_toml_example_loads_with_secrets_from_the_environment(
         monkeypatch.setenv(env_name(path), "from-environment")
     settings = load_settings(TOML_EXAMPLE)
     assert settings.timezone == "Europe/Amsterdam"
-    sources = {inverter.describe().split()[0] for inverter in settings.inverters}
+    sources = {inverter.entry().describe().split()[0] for inverter in settings.inverters}
     assert sources == {"esn", "device_id", "plant_code"}
 
 

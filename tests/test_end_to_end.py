@@ -130,7 +130,7 @@ async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: P
         async with pipeline.runtime(settings, clock) as rt:
             with pytest.raises(DailyCapError):
                 await sync(rt, first=FIRST, last=LAST)
-            kept = await rt.ledger.monthly()
+            kept = await rt.ledger.energy.monthly()
             # The one call Huawei allowed: 2025 for the type 1 inverters.
             type_1 = {str(pipeline.device_id(e)) for e in inverters if pipeline.type_id(e) == 1}
             assert {(s.id, m.year) for s, m in kept} == {(d, 2025) for d in type_1}
@@ -139,7 +139,7 @@ async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: P
             pipeline.fusionsolar.config.daily_caps = {}
             clock.advance(24 * 3600)
             await sync(rt, first=FIRST, last=LAST)
-            assert len(await rt.ledger.monthly()) == 12 * len(inverters)
+            assert len(await rt.ledger.energy.monthly()) == 12 * len(inverters)
 
 
 async def test_push_needs_no_fusionsolar_once_the_ledger_holds_the_months(tmp_path: Path) -> None:

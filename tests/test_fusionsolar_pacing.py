@@ -90,10 +90,10 @@ async def test_a_restart_on_the_sqlite_ledger_keeps_pacing_and_token(tmp_path: P
     async with harness(min_interval_s=65, window_s=60) as h:
         path = tmp_path / "ledger.db"
         async with Ledger.open(path, h.clock) as ledger:
-            await h.client(ledger).devices(["NE=1"])
+            await h.client(ledger.pacing).devices(["NE=1"])
         h.virtual.advance(5)
         async with Ledger.open(path, h.clock) as ledger:
-            restarted = h.client(ledger)
+            restarted = h.client(ledger.pacing)
             await restarted.devices(["NE=2"])
             assert await restarted.calls_today() == {"getDevList": 2, "login": 1}
         assert h.gaps("getDevList") == [65.0]

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.core.inverters import Target, resolve_inverters
+from fusionbridge.core.inverters import InverterEntry, Target, resolve_inverters
 from fusionbridge.core.models import Device, Month, Plant, SourceKind, SourceRef
 from fusionbridge.errors import SourceNotFoundError
 from fusionbridge.settings import InverterSettings
@@ -25,8 +25,8 @@ DEVICES = [
 ]
 
 
-def entry(**fields: Any) -> InverterSettings:
-    return InverterSettings.model_validate({"remote_inv_id": "RM-1", **fields})
+def entry(**fields: Any) -> InverterEntry:
+    return InverterSettings.model_validate({"remote_inv_id": "RM-1", **fields}).entry()
 
 
 @pytest.mark.parametrize(
@@ -88,7 +88,7 @@ def test_entry_resolves_to_its_source(
 def test_zone_and_start_month_carry_over() -> None:
     entries = [
         entry(esn="ES2210012345", timezone="Asia/Ho_Chi_Minh", start_month="2024-01"),
-        InverterSettings(remote_inv_id="RM-2", device_id=1002),
+        InverterSettings(remote_inv_id="RM-2", device_id=1002).entry(),
     ]
     first, second = resolve_inverters(entries, PLANTS, DEVICES, "Europe/Amsterdam").require()
     assert first.target == Target("RM-1", ZoneInfo("Asia/Ho_Chi_Minh"), Month(2024, 1))
@@ -98,14 +98,14 @@ def test_zone_and_start_month_carry_over() -> None:
 
 def test_every_problem_is_reported_with_its_entry() -> None:
     entries = [
-        InverterSettings(remote_inv_id="OK-0", esn="ES2210012345"),
-        InverterSettings(remote_inv_id="X-1", esn="ES123"),
-        InverterSettings(remote_inv_id="X-2", device_id=999),
-        InverterSettings(remote_inv_id="X-3", plant_code="NE=404"),
-        InverterSettings(remote_inv_id="X-4", device_id=1003),
-        InverterSettings(remote_inv_id="X-5", esn="HV22400DONGL"),
-        InverterSettings(remote_inv_id="X-6", device_id=1001),
-        InverterSettings(remote_inv_id="OK-7", plant_code="NE=100"),
+        InverterSettings(remote_inv_id="OK-0", esn="ES2210012345").entry(),
+        InverterSettings(remote_inv_id="X-1", esn="ES123").entry(),
+        InverterSettings(remote_inv_id="X-2", device_id=999).entry(),
+        InverterSettings(remote_inv_id="X-3", plant_code="NE=404").entry(),
+        InverterSettings(remote_inv_id="X-4", device_id=1003).entry(),
+        InverterSettings(remote_inv_id="X-5", esn="HV22400DONGL").entry(),
+        InverterSettings(remote_inv_id="X-6", device_id=1001).entry(),
+        InverterSettings(remote_inv_id="OK-7", plant_code="NE=100").entry(),
     ]
     resolution = resolve_inverters(entries, PLANTS, DEVICES, "UTC")
     assert [r.remote_inv_id for r in resolution.inverters] == ["OK-0", "OK-7"]
@@ -125,7 +125,10 @@ def test_every_problem_is_reported_with_its_entry() -> None:
 
 
 def test_empty_inventory_fails_every_entry_and_empty_config_is_fine() -> None:
-    entries = [entry(esn="ES2210012345"), InverterSettings(remote_inv_id="RM-2", plant_code="NE=1")]
+    entries = [
+        entry(esn="ES2210012345"),
+        InverterSettings(remote_inv_id="RM-2", plant_code="NE=1").entry(),
+    ]
     assert len(resolve_inverters(entries, [], [], "UTC").problems) == 2
     assert resolve_inverters([], PLANTS, DEVICES, "UTC").require() == ()
 

@@ -24,7 +24,7 @@ from fusionbridge.core.due import (
 )
 from fusionbridge.core.health import readiness_failures
 from fusionbridge.core.inverters import ResolvedInverter, Target
-from fusionbridge.core.models import Month, SourceKind, SourceRef, SubmissionState
+from fusionbridge.core.models import Month, ScheduleRules, SourceKind, SourceRef, SubmissionState
 from fusionbridge.core.sync_plan import (
     DayValuesCall,
     MonthValuesCall,
@@ -37,7 +37,7 @@ from fusionbridge.core.sync_plan import (
 from fusionbridge.settings import ScheduleSettings
 from tests.zones import AMS, KIR, NY, PPG, SAO, TYO
 
-DEFAULT = ScheduleSettings()  # sync 06:30, push on the 3rd at 07:00, window 2
+DEFAULT = ScheduleSettings().rules()  # sync 06:30, push on the 3rd at 07:00, window 2
 
 DEV = SourceRef(SourceKind.DEVICE, "11", "product_power")
 PLANT = SourceRef(SourceKind.PLANT, "NE=22", "inverter_power")
@@ -53,8 +53,8 @@ def m(text: str) -> Month:
     return Month.parse(text)
 
 
-def schedule(**fields: object) -> ScheduleSettings:
-    return ScheduleSettings.model_validate(fields)
+def schedule(**fields: object) -> ScheduleRules:
+    return ScheduleSettings.model_validate(fields).rules()
 
 
 def inverter(
@@ -126,7 +126,7 @@ def test_is_due(
     month: str,
     now: datetime,
     start: Month | None,
-    rules: ScheduleSettings,
+    rules: ScheduleRules,
     expected: bool,
 ) -> None:
     assert is_due(m(month), now, rules, Target("RM-1", zone, start)) is expected

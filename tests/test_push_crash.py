@@ -77,10 +77,10 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
         assert child.returncode == -signal.SIGKILL, stderr.decode()
 
         async with pipeline.runtime(settings, clock) as rt:
-            [cut] = await rt.ledger.in_flight()
+            [cut] = await rt.ledger.submissions.in_flight()
             resumed = await push(rt, wait_s=10)
-            log = await rt.ledger.request_log()
-            records = await rt.ledger.submissions()
+            log = await rt.ledger.submissions.request_log()
+            records = await rt.ledger.submissions.records()
 
     assert resumed.standing_problems == 0
     for remote_inv_id, expected in truth.items():

@@ -29,7 +29,7 @@ from fusionbridge.settings import ScheduleSettings
 AMS = ZoneInfo("Europe/Amsterdam")
 KIR = ZoneInfo("Pacific/Kiritimati")
 PPG = ZoneInfo("Pacific/Pago_Pago")
-DEFAULT = ScheduleSettings()
+DEFAULT = ScheduleSettings().rules()
 RM1 = Target("RM-1", AMS)
 D = Decimal
 S = SubmissionState

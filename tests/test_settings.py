@@ -147,7 +147,7 @@ def test_start_month_parses(tmp_path: Path) -> None:
     )
     inverter = load_settings(write(tmp_path, text)).inverters[0]
     assert inverter.start_month == Month(2024, 2)
-    source = inverter.plant_source()
+    source = inverter.entry().plant_source()
     assert source is not None
     assert source.metric == "inverter_power"
 

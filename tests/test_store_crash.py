@@ -64,7 +64,7 @@ async def test_sigkill_mid_write_loses_nothing_committed(tmp_path: Path) -> None
     reported: dict[str, dict[int, int | None]] = {"readings": {}, "begun": {}, "finished": {}}
     for kill_after in KILL_AFTER:
         async with Ledger.open(path, VirtualClock(datetime.now(UTC))) as ledger:
-            start = len(await ledger.request_log())
+            start = len(await ledger.submissions.request_log())
         lines = await run_child_until(path, (kill_after, start + STEPS_PER_ROUND), hang_at=None)
         for kind, seen in reported.items():
             seen.update(committed(lines, kind))
@@ -76,13 +76,13 @@ async def check_consistent(path: Path, reported: dict[str, dict[int, int | None]
     """Integrity ok; everything reported committed is there; no transaction half applied."""
     async with Ledger.open(path, VirtualClock(datetime.now(UTC))) as ledger:
         assert await ledger.integrity_check() == ["ok"]
-        monthly = await ledger.monthly()
-        log = await ledger.request_log()
-        in_flight = await ledger.in_flight()
-        records = {r.remote_inv_id: r for r in await ledger.submissions()}
+        monthly = await ledger.energy.monthly()
+        log = await ledger.submissions.request_log()
+        in_flight = await ledger.submissions.in_flight()
+        records = {r.remote_inv_id: r for r in await ledger.submissions.records()}
         steps_with_readings = {int(s.id) - 1_000_000_000 for s, _ in monthly}
         for step in steps_with_readings:
-            days = await ledger.daily(child.source(step), child.MONTH)
+            days = await ledger.energy.daily(child.source(step), child.MONTH)
             # the month and its days were one transaction: all there, exactly
             assert monthly[child.source(step), child.MONTH].kwh == child.month_kwh(step)
             assert [r.kwh for r in days] == [child.day_kwh(step, d) for d in child.DAYS]
@@ -124,20 +124,22 @@ async def test_sigkill_during_a_request_leaves_it_in_flight(tmp_path: Path) -> N
 
     async with Ledger.open(path, VirtualClock(datetime.now(UTC))) as ledger:
         assert await ledger.integrity_check() == ["ok"]
-        [interrupted] = await ledger.in_flight()
+        [interrupted] = await ledger.submissions.in_flight()
         assert interrupted.id == hung_request
         assert interrupted.payload_json == child.payload(3)
         assert [(i.remote_inv_id, i.month, i.kwh) for i in interrupted.items] == [
             (child.inverter(3), child.MONTH, child.month_kwh(3))
         ]
-        states = {r.remote_inv_id: r.state for r in await ledger.submissions()}
+        states = {r.remote_inv_id: r.state for r in await ledger.submissions.records()}
         assert states == {
             child.inverter(1): SubmissionState.SENT,
             child.inverter(2): SubmissionState.SENT,
             child.inverter(3): SubmissionState.SENDING,
         }
         # the next run closes the interrupted request and sends that month again, once
-        await ledger.abandon_request(interrupted.id, ledger.clock.now(), "interrupted by a crash")
-        assert await ledger.in_flight() == []
-        [again] = await ledger.submissions([child.inverter(3)])
+        await ledger.submissions.abandon_request(
+            interrupted.id, ledger.clock.now(), "interrupted by a crash"
+        )
+        assert await ledger.submissions.in_flight() == []
+        [again] = await ledger.submissions.records([child.inverter(3)])
         assert (again.state, again.attempts) == (SubmissionState.DUE, 1)

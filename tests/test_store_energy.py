@@ -43,7 +43,7 @@ def reading(
 
 
 async def test_inventory_round_trip_and_atomic_replace(ledger: Ledger) -> None:
-    assert await ledger.inventory() == Inventory((), (), None)
+    assert await ledger.inventory.load() == Inventory((), (), None)
     plants = [
         Plant("NE=2", "Roof B", Decimal("99.840"), "2021-04-01"),
         Plant("NE=1", "Field A", None, None),
@@ -53,8 +53,8 @@ async def test_inventory_round_trip_and_atomic_replace(ledger: Ledger) -> None:
         Device(7, "NE=2", 38, "", None, None),
         Device(8, "NE=2", 47, "meter"),
     ]
-    await ledger.save_inventory(plants, devices, T0)
-    got = await ledger.inventory()
+    await ledger.inventory.save(plants, devices, T0)
+    got = await ledger.inventory.load()
     assert got.plants == (plants[1], plants[0])
     assert got.plants[1].capacity_kwp == Decimal("99.840")
     assert str(got.plants[1].capacity_kwp) == "99.840"
@@ -62,8 +62,8 @@ async def test_inventory_round_trip_and_atomic_replace(ledger: Ledger) -> None:
     assert got.refreshed_at == T0
 
     later = T0 + timedelta(days=1)
-    await ledger.save_inventory([plants[0]], [devices[1]], later)
-    assert await ledger.inventory() == Inventory((plants[0],), (devices[1],), later)
+    await ledger.inventory.save([plants[0]], [devices[1]], later)
+    assert await ledger.inventory.load() == Inventory((plants[0],), (devices[1],), later)
 
 
 async def test_readings_round_trip_exactly(ledger: Ledger) -> None:
@@ -72,51 +72,53 @@ async def test_readings_round_trip_exactly(ledger: Ledger) -> None:
     plant_month = reading(PLANT, FEB, "0.1", fetched, raw="0.10")
     days = [reading(DEV, date(2024, 2, d), f"{d}.005", fetched) for d in (1, 28, 29)]
     neighbours = [reading(DEV, date(2024, 1, 31), "1"), reading(DEV, date(2024, 3, 1), "2")]
-    changes = await ledger.save_readings([month, plant_month, *days, *neighbours])
+    changes = await ledger.energy.save_readings([month, plant_month, *days, *neighbours])
     assert len(changes) == 7
     assert all(c.previous is None for c in changes)
 
-    assert await ledger.monthly() == {(DEV, FEB): month, (PLANT, FEB): plant_month}
-    assert await ledger.monthly([PLANT]) == {(PLANT, FEB): plant_month}
-    assert await ledger.monthly([]) == {}
-    assert await ledger.daily(DEV, FEB) == days
-    assert await ledger.daily(PLANT, FEB) == []
-    sum_of_days = sum((r.kwh for r in await ledger.daily(DEV, FEB)), Decimal(0))
+    assert await ledger.energy.monthly() == {(DEV, FEB): month, (PLANT, FEB): plant_month}
+    assert await ledger.energy.monthly([PLANT]) == {(PLANT, FEB): plant_month}
+    assert await ledger.energy.monthly([]) == {}
+    assert await ledger.energy.daily(DEV, FEB) == days
+    assert await ledger.energy.daily(PLANT, FEB) == []
+    sum_of_days = sum((r.kwh for r in await ledger.energy.daily(DEV, FEB)), Decimal(0))
     assert sum_of_days == Decimal("58.015")
 
 
 async def test_changes_and_history(ledger: Ledger) -> None:
-    first = await ledger.save_readings([reading(DEV, FEB, "100.000"), reading(PLANT, FEB, "5")])
+    first = await ledger.energy.save_readings(
+        [reading(DEV, FEB, "100.000"), reading(PLANT, FEB, "5")]
+    )
     assert first == [
         ReadingChange(DEV, FEB, None, Decimal("100.000")),
         ReadingChange(PLANT, FEB, None, Decimal("5")),
     ]
     later = T0 + timedelta(days=1)
     # same value, different spelling: not a change, but the latest fetch is remembered
-    same = await ledger.save_readings([reading(DEV, FEB, "100", later, raw="100")])
+    same = await ledger.energy.save_readings([reading(DEV, FEB, "100", later, raw="100")])
     assert same == []
-    stored = (await ledger.monthly([DEV]))[DEV, FEB]
+    stored = (await ledger.energy.monthly([DEV]))[DEV, FEB]
     assert (stored.kwh, stored.raw, stored.fetched_at) == (Decimal("100"), "100", later)
 
     latest = T0 + timedelta(days=2)
-    changed = await ledger.save_readings([reading(DEV, FEB, "100.250", latest)])
+    changed = await ledger.energy.save_readings([reading(DEV, FEB, "100.250", latest)])
     assert changed == [ReadingChange(DEV, FEB, Decimal("100"), Decimal("100.250"))]
-    history = await ledger.energy_history(DEV, FEB)
+    history = await ledger.energy.history(DEV, FEB)
     assert [(r.kwh, r.fetched_at, prev) for r, prev in history] == [
         (Decimal("100.000"), T0, None),
         (Decimal("100.250"), latest, Decimal("100")),
     ]
-    assert await ledger.energy_history(PLANT, FEB) == [(reading(PLANT, FEB, "5"), None)]
+    assert await ledger.energy.history(PLANT, FEB) == [(reading(PLANT, FEB, "5"), None)]
 
 
 async def test_last_duplicate_in_a_batch_wins(ledger: Ledger) -> None:
-    changes = await ledger.save_readings([reading(DEV, FEB, "1"), reading(DEV, FEB, "2")])
+    changes = await ledger.energy.save_readings([reading(DEV, FEB, "1"), reading(DEV, FEB, "2")])
     assert changes == [ReadingChange(DEV, FEB, None, Decimal("2"))]
-    assert (await ledger.monthly())[DEV, FEB].kwh == Decimal("2")
+    assert (await ledger.energy.monthly())[DEV, FEB].kwh == Decimal("2")
 
 
 async def test_history_is_append_only(ledger: Ledger) -> None:
-    await ledger.save_readings([reading(DEV, FEB, "1")])
+    await ledger.energy.save_readings([reading(DEV, FEB, "1")])
     with pytest.raises(LedgerError, match="append-only"):
         await _tamper(ledger, "UPDATE energy_history SET kwh = '2'")
     with pytest.raises(LedgerError, match="append-only"):
@@ -131,18 +133,18 @@ async def _tamper(ledger: Ledger, sql: str) -> None:
 async def test_floats_and_naive_times_never_reach_the_ledger(ledger: Ledger) -> None:
     bad_kwh = EnergyReading(DEV, FEB, 1.5, "1.5", DEVICE_METRIC, T0)  # type: ignore[arg-type]
     with pytest.raises(TypeError):
-        await ledger.save_readings([bad_kwh])
+        await ledger.energy.save_readings([bad_kwh])
     naive = EnergyReading(DEV, FEB, Decimal(1), "1", DEVICE_METRIC, datetime(2024, 3, 1))  # noqa: DTZ001
     with pytest.raises(ValueError, match="aware"):
-        await ledger.save_readings([naive])
-    assert await ledger.monthly() == {}
+        await ledger.energy.save_readings([naive])
+    assert await ledger.energy.monthly() == {}
 
 
 async def test_capacities(ledger: Ledger) -> None:
-    assert await ledger.capacities() == {}
-    await ledger.save_capacities({DEV: Decimal("100.000"), PLANT: Decimal("250.5")}, T0)
-    await ledger.save_capacities({DEV: Decimal("110")}, T0)
-    assert await ledger.capacities() == {DEV: Decimal("110"), PLANT: Decimal("250.5")}
+    assert await ledger.energy.capacities() == {}
+    await ledger.energy.save_capacities({DEV: Decimal("100.000"), PLANT: Decimal("250.5")}, T0)
+    await ledger.energy.save_capacities({DEV: Decimal("110")}, T0)
+    assert await ledger.energy.capacities() == {DEV: Decimal("110"), PLANT: Decimal("250.5")}
 
 
 async def test_concurrent_writers_do_not_interleave(ledger: Ledger) -> None:
@@ -151,8 +153,8 @@ async def test_concurrent_writers_do_not_interleave(ledger: Ledger) -> None:
         [reading(s, date(2024, 2, d), f"{n}.{d:03d}") for d in range(1, 30)]
         for n, s in enumerate(sources)
     ]
-    results = await asyncio.gather(*(ledger.save_readings(b) for b in batches))
+    results = await asyncio.gather(*(ledger.energy.save_readings(b) for b in batches))
     assert [len(r) for r in results] == [29] * 40
     for n, source in enumerate(sources):
-        days = await ledger.daily(source, FEB)
+        days = await ledger.energy.daily(source, FEB)
         assert [r.kwh for r in days] == [Decimal(f"{n}.{d:03d}") for d in range(1, 30)]

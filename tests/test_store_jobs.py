@@ -16,14 +16,14 @@ async def test_job_runs_round_trip_and_survive_restart(tmp_path: Path) -> None:
     path = tmp_path / "l.db"
     t1, t2, t3 = (T0 + timedelta(minutes=n) for n in (1, 2, 3))
     async with Ledger.open(path, VirtualClock(T0)) as ledger:
-        assert await ledger.job_runs() == {}
-        await ledger.job_started("sync", T0)
-        await ledger.job_finished("sync", t1, ok=True, error=None)
-        await ledger.job_started("sync", t2)
-        await ledger.job_finished("sync", t3, ok=False, error="UpstreamError: HTTP 502\nretry")
-        await ledger.job_started("push", t3)  # killed before it finished
+        assert await ledger.jobs.runs() == {}
+        await ledger.jobs.started("sync", T0)
+        await ledger.jobs.finished("sync", t1, ok=True, error=None)
+        await ledger.jobs.started("sync", t2)
+        await ledger.jobs.finished("sync", t3, ok=False, error="UpstreamError: HTTP 502\nretry")
+        await ledger.jobs.started("push", t3)  # killed before it finished
     async with Ledger.open(path, VirtualClock(T0)) as ledger:
-        runs = await ledger.job_runs()
+        runs = await ledger.jobs.runs()
     assert runs == {
         "push": JobRun("push", t3, None, None, None, None, True, 1, 0, 0),
         "sync": JobRun("sync", t2, t3, t1, t3, "UpstreamError: HTTP 502 retry", False, 2, 1, 1),
@@ -32,9 +32,9 @@ async def test_job_runs_round_trip_and_survive_restart(tmp_path: Path) -> None:
 
 async def test_success_keeps_the_last_failure_for_the_record(tmp_path: Path) -> None:
     async with Ledger.open(tmp_path / "l.db", VirtualClock(T0)) as ledger:
-        await ledger.job_finished("push", T0, ok=False, error=None)
-        await ledger.job_finished("push", T0 + timedelta(hours=1), ok=True, error=None)
-        run = (await ledger.job_runs())["push"]
+        await ledger.jobs.finished("push", T0, ok=False, error=None)
+        await ledger.jobs.finished("push", T0 + timedelta(hours=1), ok=True, error=None)
+        run = (await ledger.jobs.runs())["push"]
     assert (run.last_failure_at, run.last_error, run.last_success_at) == (
         T0,
         "failed without a message",

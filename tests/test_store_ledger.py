@@ -74,13 +74,13 @@ async def test_upgrade_from_first_version_keeps_data(
         patched.setattr(migrations, "SCHEMA_VERSION", 1)
         async with Ledger.open(path, clock) as old:
             assert old.schema_version == 1
-            await old.save_endpoint("getDevKpiDay", paced)
+            await old.pacing.save_endpoint("getDevKpiDay", paced)
     assert "submissions" not in _tables(path)
     clock.advance(60)
     async with Ledger.open(path, clock) as ledger:
         assert ledger.schema_version == SCHEMA_VERSION
-        assert await ledger.load_endpoints() == {"getDevKpiDay": paced}
-        assert await ledger.submissions() == []
+        assert await ledger.pacing.load_endpoints() == {"getDevKpiDay": paced}
+        assert await ledger.submissions.records() == []
     with sqlite3.connect(path) as conn:
         applied = conn.execute("SELECT version, applied_at FROM schema_history").fetchall()
     assert applied[:2] == [
@@ -122,7 +122,7 @@ async def test_use_after_close_is_a_ledger_error(tmp_path: Path, clock: VirtualC
     async with Ledger.open(tmp_path / "l.db", clock) as ledger:
         pass
     with pytest.raises(LedgerError):
-        await ledger.load_session()
+        await ledger.pacing.load_session()
 
 
 async def _insert_twice(ledger: Ledger) -> None:
@@ -135,11 +135,11 @@ async def test_failed_transaction_rolls_back(tmp_path: Path, clock: VirtualClock
     async with Ledger.open(tmp_path / "l.db", clock) as ledger:
         with pytest.raises(LedgerError, match="UNIQUE"):
             await _insert_twice(ledger)
-        assert await ledger.load_endpoints() == {}
+        assert await ledger.pacing.load_endpoints() == {}
         # the connection is usable again after the rollback
         async with ledger._db.transaction() as tx:
             await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
-        assert list(await ledger.load_endpoints()) == ["b"]
+        assert list(await ledger.pacing.load_endpoints()) == ["b"]
 
 
 async def _violate_at_commit(ledger: Ledger) -> None:
@@ -156,8 +156,8 @@ async def test_failed_commit_rolls_back(tmp_path: Path, clock: VirtualClock) -> 
     async with Ledger.open(tmp_path / "l.db", clock) as ledger:
         with pytest.raises(LedgerError, match="commit failed: FOREIGN KEY"):
             await _violate_at_commit(ledger)
-        assert await ledger.load_endpoints() == {}
-        assert await ledger.request_log() == []
+        assert await ledger.pacing.load_endpoints() == {}
+        assert await ledger.submissions.request_log() == []
         async with ledger._db.transaction() as tx:
             await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
-        assert list(await ledger.load_endpoints()) == ["b"]
+        assert list(await ledger.pacing.load_endpoints()) == ["b"]

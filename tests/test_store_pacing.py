@@ -14,8 +14,8 @@ T0 = datetime(2025, 3, 1, 6, 30, 15, 123456, tzinfo=UTC)
 
 async def test_empty_ledger_has_empty_pacing(tmp_path: Path) -> None:
     async with Ledger.open(tmp_path / "l.db", VirtualClock(T0)) as ledger:
-        assert await ledger.load_endpoints() == {}
-        assert await ledger.load_session() == SessionState()
+        assert await ledger.pacing.load_endpoints() == {}
+        assert await ledger.pacing.load_session() == SessionState()
 
 
 async def test_pacing_survives_restart(tmp_path: Path) -> None:
@@ -34,15 +34,15 @@ async def test_pacing_survives_restart(tmp_path: Path) -> None:
         refused_at=T0 - timedelta(days=1),
     )
     async with Ledger.open(path, clock) as ledger:
-        store: PacingStore = ledger
+        store: PacingStore = ledger.pacing
         await store.save_endpoint("getDevKpiMonth", EndpointState())
         await store.save_endpoint("getDevKpiMonth", month)
         await store.save_endpoint("getDevKpiDay", day)
         await store.save_session(session)
 
     async with Ledger.open(path, clock) as ledger:
-        endpoints = await ledger.load_endpoints()
-        restored = await ledger.load_session()
+        endpoints = await ledger.pacing.load_endpoints()
+        restored = await ledger.pacing.load_session()
     assert endpoints == {"getDevKpiMonth": month, "getDevKpiDay": day}
     assert endpoints["getDevKpiDay"].last_call is not None
     assert endpoints["getDevKpiDay"].last_call.utcoffset() == timedelta(0)
@@ -51,6 +51,8 @@ async def test_pacing_survives_restart(tmp_path: Path) -> None:
 
 async def test_session_is_replaced_not_merged(tmp_path: Path) -> None:
     async with Ledger.open(tmp_path / "l.db", VirtualClock(T0)) as ledger:
-        await ledger.save_session(SessionState(token="a", logged_in_at=T0, login_attempts=(T0,)))
-        await ledger.save_session(SessionState(login_attempts=(T0,)))
-        assert await ledger.load_session() == SessionState(login_attempts=(T0,))
+        await ledger.pacing.save_session(
+            SessionState(token="a", logged_in_at=T0, login_attempts=(T0,))
+        )
+        await ledger.pacing.save_session(SessionState(login_attempts=(T0,)))
+        assert await ledger.pacing.load_session() == SessionState(login_attempts=(T0,))

@@ -20,8 +20,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from fusionbridge.core.inverters import Target
-from fusionbridge.core.models import Month, SubmissionState, round_kwh
-from fusionbridge.settings import ScheduleSettings
+from fusionbridge.core.models import Month, ScheduleRules, SubmissionState, round_kwh
 
 _IN_FLIGHT = (SubmissionState.SENDING, SubmissionState.SENT, SubmissionState.DUE)
 """Stored states whose last value may have reached REDEX (`due`: an attempt had no answer)."""
@@ -62,14 +61,14 @@ def local_instant(day: date, at: time, zone: ZoneInfo) -> datetime:
     return wall.replace(tzinfo=zone).astimezone(UTC)
 
 
-def push_time(month: Month, schedule: ScheduleSettings, zone: ZoneInfo) -> datetime:
+def push_time(month: Month, schedule: ScheduleRules, zone: ZoneInfo) -> datetime:
     """When `month` becomes due: day `push_day` of the next month at `push_at`, local."""
     following = month.next()
     push_day = date(following.year, following.month, schedule.push_day)
     return local_instant(push_day, schedule.push_at, zone)
 
 
-def is_due(month: Month, now: datetime, schedule: ScheduleSettings, target: Target) -> bool:
+def is_due(month: Month, now: datetime, schedule: ScheduleRules, target: Target) -> bool:
     """Whether `month`'s push time has come and the month is not before `start_month`."""
     if target.start_month is not None and month < target.start_month:
         return False
@@ -106,7 +105,7 @@ class MonthView:
 
 
 def describe_month(
-    target: Target, month: Month, record: MonthRecord, now: datetime, schedule: ScheduleSettings
+    target: Target, month: Month, record: MonthRecord, now: datetime, schedule: ScheduleRules
 ) -> MonthView:
     """State, frozen flag and drift of one inverter-month, for `status` and `/status`.
 

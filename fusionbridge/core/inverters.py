@@ -7,9 +7,41 @@ from dataclasses import dataclass
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from fusionbridge.core.models import Device, Month, Plant, SourceRef
+from fusionbridge.core.models import DEVICE_METRIC, Device, Month, Plant, SourceKind, SourceRef
 from fusionbridge.errors import SourceNotFoundError
-from fusionbridge.settings import InverterSettings
+
+
+@dataclass(frozen=True, slots=True)
+class InverterEntry:
+    """One configured REDEX remote inverter and where its generation comes from in FusionSolar."""
+
+    remote_inv_id: str
+    esn: str | None = None
+    device_id: int | None = None
+    plant_code: str | None = None
+    metric: str | None = None
+    timezone: str | None = None
+    start_month: Month | None = None
+
+    def plant_source(self) -> SourceRef | None:
+        """The plant source, which needs no inventory lookup; None for device entries."""
+        if self.plant_code is None:
+            return None
+        return SourceRef(SourceKind.PLANT, self.plant_code, self.metric or "inverter_power")
+
+    def device_source(self, device_id: int) -> SourceRef:
+        return SourceRef(SourceKind.DEVICE, str(device_id), DEVICE_METRIC)
+
+    def zone(self, default: str) -> ZoneInfo:
+        return ZoneInfo(self.timezone or default)
+
+    def describe(self) -> str:
+        """How the entry names its source, for messages."""
+        if self.esn:
+            return f"esn {self.esn}"
+        if self.device_id is not None:
+            return f"device_id {self.device_id}"
+        return f"plant_code {self.plant_code}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,7 +53,7 @@ class Target:
     start_month: Month | None = None
 
     @classmethod
-    def from_settings(cls, entry: InverterSettings, default_zone: str) -> Target:
+    def from_entry(cls, entry: InverterEntry, default_zone: str) -> Target:
         return cls(entry.remote_inv_id, entry.zone(default_zone), entry.start_month)
 
 
@@ -63,7 +95,7 @@ class Resolution:
         return self.inverters
 
 
-def entry_location(index: int, entry: InverterSettings) -> str:
+def entry_location(index: int, entry: InverterEntry) -> str:
     """Where an entry sits in the config, in the dotted form config errors use."""
     return f"inverters.{index} (remote_inv_id {entry.remote_inv_id})"
 
@@ -81,14 +113,14 @@ class _Inventory:
                 if key not in self.devices_by_esn or device.is_inverter:
                     self.devices_by_esn[key] = device
 
-    def find_device(self, entry: InverterSettings) -> Device | None:
+    def find_device(self, entry: InverterEntry) -> Device | None:
         if entry.esn:
             return self.devices_by_esn.get(entry.esn.strip().upper())
         if entry.device_id is not None:
             return self.devices_by_id.get(entry.device_id)
         return None
 
-    def resolve(self, entry: InverterSettings, target: Target, location: str) -> ResolvedInverter:
+    def resolve(self, entry: InverterEntry, target: Target, location: str) -> ResolvedInverter:
         """One entry's source, or SourceNotFoundError with a `location: message` text."""
         plant_source = entry.plant_source()
         if plant_source is not None:
@@ -115,7 +147,7 @@ class _Inventory:
 
 
 def resolve_inverters(
-    entries: Sequence[InverterSettings],
+    entries: Sequence[InverterEntry],
     plants: Sequence[Plant],
     devices: Sequence[Device],
     default_zone: str,
@@ -128,7 +160,7 @@ def resolve_inverters(
     for index, entry in enumerate(entries):
         location = entry_location(index, entry)
         try:
-            found = inventory.resolve(entry, Target.from_settings(entry, default_zone), location)
+            found = inventory.resolve(entry, Target.from_entry(entry, default_zone), location)
         except SourceNotFoundError as exc:
             problems.append(str(exc))
             continue

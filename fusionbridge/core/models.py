@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
 from functools import total_ordering
@@ -203,3 +203,13 @@ class SubmissionState(StrEnum):
     ACCEPTED = "accepted"
     REJECTED = "rejected"
     FAILED = "failed"
+
+
+@dataclass(frozen=True, slots=True)
+class ScheduleRules:
+    """When the daily sync and the monthly push happen, as wall times in each inverter's zone."""
+
+    sync_at: time = time(6, 30)
+    push_day: int = 3
+    push_at: time = time(7, 0)
+    correction_window_months: int = 2

@@ -16,8 +16,7 @@ from enum import StrEnum
 
 from fusionbridge.core.due import LedgerView, MonthRecord, drift_kwh, is_due, is_frozen
 from fusionbridge.core.inverters import Target
-from fusionbridge.core.models import MONTH_KEYS, Month, SubmissionState, round_kwh
-from fusionbridge.settings import ScheduleSettings
+from fusionbridge.core.models import MONTH_KEYS, Month, ScheduleRules, SubmissionState, round_kwh
 
 _RETRIED = (
     SubmissionState.DUE,
@@ -98,7 +97,7 @@ def plan_push(
     targets: Sequence[Target],
     ledger: LedgerView,
     now: datetime,
-    schedule: ScheduleSettings,
+    schedule: ScheduleRules,
     *,
     month: Month | None = None,
     force: bool = False,

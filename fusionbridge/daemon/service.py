@@ -118,7 +118,7 @@ class DaemonApp:
 
     async def last_runs(self) -> dict[str, datetime | None]:
         """When each job last succeeded: a run that failed or was cut short is redone at start."""
-        runs = await self.rt.ledger.job_runs()
+        runs = await self.rt.ledger.jobs.runs()
         return {name: run.last_success_at for name, run in runs.items()}
 
     async def run_job(self, job: JobName) -> None:
@@ -126,9 +126,9 @@ class DaemonApp:
         rt = self.rt
         rt.metrics.job_runs.labels(job=job).inc()
         try:
-            await rt.ledger.job_started(job, rt.clock.now())
+            await rt.ledger.jobs.started(job, rt.clock.now())
             ok, error = await self._attempt(job)
-            await rt.ledger.job_finished(job, rt.clock.now(), ok, error)
+            await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
         except LedgerError as exc:
             self._give_up(job, exc)
             return
@@ -188,7 +188,7 @@ class DaemonApp:
 
     async def readiness(self) -> list[str]:
         try:
-            runs = await self.rt.ledger.job_runs()
+            runs = await self.rt.ledger.jobs.runs()
             ledger_ok = self.fatal is None
         except LedgerError:
             runs, ledger_ok = {}, False
@@ -216,7 +216,7 @@ class DaemonApp:
             "failing_checks": await self.readiness(),
         }
         try:
-            runs = await rt.ledger.job_runs()
+            runs = await rt.ledger.jobs.runs()
             lines = await ledger_status(rt.settings, rt.ledger, now, last_months=STATUS_MONTHS)
             calls_today = await rt.fusionsolar.calls_today()
         except LedgerError as exc:
@@ -235,7 +235,7 @@ class DaemonApp:
         rt = self.rt
         try:
             lines = await ledger_status(rt.settings, rt.ledger, rt.clock.now())
-            runs = await rt.ledger.job_runs()
+            runs = await rt.ledger.jobs.runs()
         except LedgerError:
             return
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due

@@ -69,16 +69,19 @@ async def ledger_status(
     settings: Settings, ledger: Ledger, now: datetime, *, last_months: int | None = None
 ) -> list[InverterLines]:
     """Per configured inverter, every month the ledger knows (or only the latest few)."""
-    inventory = await ledger.inventory()
+    inventory = await ledger.inventory.load()
     resolved = {
         r.remote_inv_id: r.source
         for r in resolve_inverters(
-            settings.inverters, inventory.plants, inventory.devices, settings.timezone
+            [e.entry() for e in settings.inverters],
+            inventory.plants,
+            inventory.devices,
+            settings.timezone,
         ).inverters
     }
-    readings = await ledger.monthly(set(resolved.values()))
-    records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions()}
-    findings = await ledger.findings()
+    readings = await ledger.energy.monthly(set(resolved.values()))
+    records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions.records()}
+    findings = await ledger.findings.load()
     months_of: defaultdict[SourceRef | str, set[Month]] = defaultdict(set)
     for source_ref, month in readings:
         months_of[source_ref].add(month)
@@ -86,7 +89,7 @@ async def ledger_status(
         months_of[remote_inv_id].add(month)
     result = []
     for entry in settings.inverters:
-        target = Target.from_settings(entry, settings.timezone)
+        target = Target.from_entry(entry.entry(), settings.timezone)
         source = resolved.get(entry.remote_inv_id)
         months = months_of[entry.remote_inv_id] | (months_of[source] if source else set())
         chosen = sorted(months)[-last_months:] if last_months else sorted(months)
@@ -94,7 +97,11 @@ async def ledger_status(
             _line(target, month, source, readings, records, findings, now, settings)
             for month in chosen
         ]
-        label = str(source) if source else f"{entry.describe()} (not in the cached inventory yet)"
+        label = (
+            str(source)
+            if source
+            else f"{entry.entry().describe()} (not in the cached inventory yet)"
+        )
         result.append(InverterLines(entry.remote_inv_id, label, tuple(lines)))
     return result
 
@@ -112,7 +119,7 @@ def _line(
     reading = readings.get((source, month)) if source else None
     record = records.get((target.remote_inv_id, month))
     facts = month_record(reading, record)
-    view = describe_month(target, month, facts, now, settings.schedule)
+    view = describe_month(target, month, facts, now, settings.schedule.rules())
     return MonthLine(
         month=month,
         kwh=reading.kwh if reading else None,

@@ -169,7 +169,7 @@ async def run_demo(
     fleet = f"{FLEET.plants} plants, {FLEET.inverters} inverters, {PACING_S:g} s between calls"
     show.header(world.fusionsolar_url, world.redex_url, fleet, settings)
     async with open_runtime(settings, tuning=TUNING) as rt:
-        zones = {e.remote_inv_id: e.zone(settings.timezone) for e in settings.inverters}
+        zones = {e.remote_inv_id: e.entry().zone(settings.timezone) for e in settings.inverters}
         first = Month.containing(rt.clock.now(), ZoneInfo(DEFAULT_ZONE)).shift(1 - BACKFILL_MONTHS)
         started = rt.clock.monotonic()
         report = await sync(rt, first=first)

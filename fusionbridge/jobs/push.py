@@ -85,17 +85,22 @@ async def push(
         log.warning("push.nothing_configured")
     if not dry_run:
         await _recover(rt)
-        await _poll(rt, await rt.ledger.open_process_ids(), wait_s=0)
+        await _poll(rt, await rt.ledger.submissions.open_process_ids(), wait_s=0)
     # The months to send are in the ledger: a FusionSolar outage must not hold REDEX back.
-    cached = await rt.ledger.inventory()
+    cached = await rt.ledger.inventory.load()
     resolution = await resolve(
         rt, cached if cached.refreshed_at is not None else None, refresh_missing=False
     )
     inverters = resolution.inverters
-    targets = [Target.from_settings(e, settings.timezone) for e in settings.inverters]
+    targets = [Target.from_entry(e.entry(), settings.timezone) for e in settings.inverters]
     now = rt.clock.now()
     plan = plan_push(
-        targets, await ledger_view(rt, inverters), now, settings.schedule, month=month, force=force
+        targets,
+        await ledger_view(rt, inverters),
+        now,
+        settings.schedule.rules(),
+        month=month,
+        force=force,
     )
     if not dry_run:
         await _record_drift(rt, plan.drift)
@@ -111,7 +116,9 @@ async def push(
 
     async def before_send(batch: Sequence[MonthlyItem]) -> None:
         months = [row for item in batch for row in _months_of(item)]
-        request["id"] = await rt.ledger.begin_request(months, dumps_payload(batch), rt.clock.now())
+        request["id"] = await rt.ledger.submissions.begin_request(
+            months, dumps_payload(batch), rt.clock.now()
+        )
 
     async def after_send(outcomes: Sequence[ItemOutcome]) -> None:
         per_month = {
@@ -119,7 +126,7 @@ async def push(
             for outcome in outcomes
             for inv, m, _ in _months_of(outcome.item)
         }
-        await rt.ledger.finish_request(request["id"], per_month, rt.clock.now())
+        await rt.ledger.submissions.finish_request(request["id"], per_month, rt.clock.now())
         for outcome in outcomes:
             if outcome.status in ("rejected", "failed"):
                 log.warning(
@@ -139,8 +146,8 @@ async def push(
         s: sum(1 for o in outcomes if o.status == s)
         for s in ("sent", "rejected", "failed", "pending")
     }
-    statuses = await _poll(rt, await rt.ledger.open_process_ids(), wait_s=wait_s)
-    records = await rt.ledger.submissions([t.remote_inv_id for t in targets])
+    statuses = await _poll(rt, await rt.ledger.submissions.open_process_ids(), wait_s=wait_s)
+    records = await rt.ledger.submissions.records([t.remote_inv_id for t in targets])
     report = PushReport(
         items=len(items),
         sent=counts["sent"],
@@ -170,8 +177,8 @@ async def push(
 
 async def _recover(rt: Runtime) -> None:
     """Close requests a crash left open: their months are due again and go out once more."""
-    for request in await rt.ledger.in_flight():
-        await rt.ledger.abandon_request(
+    for request in await rt.ledger.submissions.in_flight():
+        await rt.ledger.submissions.abandon_request(
             request.id, rt.clock.now(), "interrupted before REDEX answered; sending again"
         )
         log.warning("push.recovered", request_id=request.id, months=len(request.items))
@@ -186,7 +193,9 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
         if status not in KNOWN_STATUSES:  # no poll got an answer: keep what the ledger has
             continue
         message = "REDEX processing ended Failed" if status == "Failed" else None
-        settled = await rt.ledger.record_processing(process_id, status, rt.clock.now(), message)
+        settled = await rt.ledger.submissions.record_processing(
+            process_id, status, rt.clock.now(), message
+        )
         for inverter, month in settled:
             event = "push.accepted" if status == "Success" else "push.rejected"
             log.info(event, inverter=inverter, month=str(month), process_id=process_id)
@@ -196,11 +205,11 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
 async def _record_drift(rt: Runtime, drift: Sequence[Drift]) -> None:
     now = rt.clock.now()
     current = {(d.remote_inv_id, d.month): d.difference_kwh for d in drift}
-    for record in await rt.ledger.submissions():
+    for record in await rt.ledger.submissions.records():
         key = (record.remote_inv_id, record.month)
         wanted = current.get(key)
         if wanted != record.drift_kwh:
-            await rt.ledger.set_drift(record.remote_inv_id, record.month, wanted, now)
+            await rt.ledger.submissions.set_drift(record.remote_inv_id, record.month, wanted, now)
             if wanted is not None:
                 log.warning(
                     "push.drift",

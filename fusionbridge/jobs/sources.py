@@ -31,16 +31,16 @@ INVENTORY_MAX_AGE = timedelta(days=1)
 
 async def load_inventory(rt: Runtime, *, refresh: bool = False) -> Inventory:
     """The cached plant and device list, refreshed from FusionSolar when older than a day."""
-    cached = await rt.ledger.inventory()
+    cached = await rt.ledger.inventory.load()
     now = rt.clock.now()
     fresh = cached.refreshed_at is not None and now - cached.refreshed_at < INVENTORY_MAX_AGE
     if fresh and not refresh:
         return cached
     plants = await rt.fusionsolar.plants()
     devices = await rt.fusionsolar.devices([p.code for p in plants]) if plants else []
-    await rt.ledger.save_inventory(plants, devices, rt.clock.now())
+    await rt.ledger.inventory.save(plants, devices, rt.clock.now())
     log.info("inventory.refreshed", plants=len(plants), devices=len(devices))
-    return await rt.ledger.inventory()
+    return await rt.ledger.inventory.load()
 
 
 async def resolve(
@@ -55,7 +55,10 @@ async def resolve(
     if inventory is None:
         inventory = await load_inventory(rt)
     resolution = resolve_inverters(
-        settings.inverters, inventory.plants, inventory.devices, settings.timezone
+        [e.entry() for e in settings.inverters],
+        inventory.plants,
+        inventory.devices,
+        settings.timezone,
     )
     stale = inventory.refreshed_at is not None and (
         rt.clock.now() - inventory.refreshed_at > timedelta(hours=1)
@@ -64,7 +67,10 @@ async def resolve(
         # A newly installed inverter is missing from an older list: look once more.
         inventory = await load_inventory(rt, refresh=True)
         resolution = resolve_inverters(
-            settings.inverters, inventory.plants, inventory.devices, settings.timezone
+            [e.entry() for e in settings.inverters],
+            inventory.plants,
+            inventory.devices,
+            settings.timezone,
         )
     for problem in resolution.problems:
         log.error("inventory.source_not_found", problem=problem)
@@ -98,8 +104,8 @@ def month_record(reading: EnergyReading | None, record: SubmissionRecord | None)
 
 async def ledger_view(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> LedgerView:
     """Per remote inverter and month: the value known, and what was sent and accepted."""
-    readings = await rt.ledger.monthly({inv.source for inv in inverters})
-    records = await rt.ledger.submissions([inv.remote_inv_id for inv in inverters])
+    readings = await rt.ledger.energy.monthly({inv.source for inv in inverters})
+    records = await rt.ledger.submissions.records([inv.remote_inv_id for inv in inverters])
     by_key = {(r.remote_inv_id, r.month): r for r in records}
     months_of: defaultdict[SourceRef | str, set[Month]] = defaultdict(set)
     for source, month in readings:

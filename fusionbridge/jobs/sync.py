@@ -53,7 +53,7 @@ async def sync(
         return SyncReport(0, 0, 0, sum(rt.fusionsolar.calls.values()) - calls_before, (), ())
     now = rt.clock.now()
     if daily:
-        runs = await rt.ledger.job_runs()
+        runs = await rt.ledger.jobs.runs()
         last_success = runs["sync"].last_success_at if "sync" in runs else None
         needs = daily_sync_needs(
             inverters,
@@ -208,7 +208,7 @@ async def _record(
             if (r.period if isinstance(r.period, Month) else Month.of(r.period)) in months
         ]
         findings += made.findings
-    changes = await rt.ledger.save_readings(readings)
+    changes = await rt.ledger.energy.save_readings(readings)
     return len(readings), len(changes), findings
 
 
@@ -217,13 +217,13 @@ async def _cross_check(
 ) -> list[aggregate.Finding]:
     """Month vs sum of days, missing days, capacity: recorded for `status`, never hidden."""
     now = rt.clock.now()
-    readings = await rt.ledger.monthly({inv.source for inv in inverters})
-    recorded = await rt.ledger.findings()
+    readings = await rt.ledger.energy.monthly({inv.source for inv in inverters})
+    recorded = await rt.ledger.findings.load()
     findings: list[aggregate.Finding] = []
     for inverter in inverters:
         for month in sorted(needs_months):
             reading = readings.get((inverter.source, month))
-            day_list = await rt.ledger.daily(inverter.source, month)
+            day_list = await rt.ledger.energy.daily(inverter.source, month)
             days = {r.period: r.kwh for r in day_list if not isinstance(r.period, Month)} or None
             found = aggregate.check_month(
                 inverter.source,
@@ -236,7 +236,7 @@ async def _cross_check(
             )
             # One committed transaction per unchanged check adds up to minutes on an SD card.
             if set(found) != set(recorded.get((inverter.source, month), ())):
-                await rt.ledger.replace_findings(inverter.source, month, found, now)
+                await rt.ledger.findings.replace(inverter.source, month, found, now)
             findings += found
     return findings
 

@@ -9,6 +9,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
+from fusionbridge.clock import Clock
 from fusionbridge.core.models import EnergyReading, Month, SourceRef
 from fusionbridge.store.columns import (
     decimal,
@@ -61,7 +62,9 @@ _MONTHLY = _Table(
 class EnergyRecords:
     """Readings are upserted in bulk: a year of 1,000 inverters is a handful of statements."""
 
-    _db: Database
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
 
     async def save_readings(self, readings: Iterable[EnergyReading]) -> list[ReadingChange]:
         """Upsert readings in one transaction; which (source, period) are new or changed.
@@ -105,7 +108,7 @@ class EnergyRecords:
         )
         return [_reading(row, source, date.fromisoformat(row["day"])) for row in rows]
 
-    async def energy_history(
+    async def history(
         self, source: SourceRef, period: date | Month
     ) -> list[tuple[EnergyReading, Decimal | None]]:
         """Every distinct value reported for one (source, period), oldest first, with the previous."""

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from datetime import datetime
 
+from fusionbridge.clock import Clock
 from fusionbridge.core.models import Month, SourceRef
 from fusionbridge.core.readings import Finding, FindingKind
 from fusionbridge.store.columns import instant_text, period, period_text
@@ -14,9 +15,11 @@ from fusionbridge.store.database import Database
 class FindingRecords:
     """What the last cross-check of each (source, month) found; an empty check clears it."""
 
-    _db: Database
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
 
-    async def replace_findings(
+    async def replace(
         self, source: SourceRef, month: Month, findings: Iterable[Finding], at: datetime
     ) -> None:
         rows = [
@@ -40,7 +43,7 @@ class FindingRecords:
                 rows,
             )
 
-    async def findings(self) -> dict[tuple[SourceRef, Month], list[Finding]]:
+    async def load(self) -> dict[tuple[SourceRef, Month], list[Finding]]:
         rows = await self._db.fetchall(
             "SELECT source, month, kind, period, message FROM findings ORDER BY source, month, period"
         )

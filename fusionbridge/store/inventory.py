@@ -6,6 +6,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
+from fusionbridge.clock import Clock
 from fusionbridge.core.models import Device, Plant
 from fusionbridge.store.columns import (
     instant_text,
@@ -28,11 +29,11 @@ class Inventory:
 class InventoryRecords:
     """Replaced as a whole, so a reader never sees half of one listing and half of another."""
 
-    _db: Database
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
 
-    async def save_inventory(
-        self, plants: Iterable[Plant], devices: Iterable[Device], at: datetime
-    ) -> None:
+    async def save(self, plants: Iterable[Plant], devices: Iterable[Device], at: datetime) -> None:
         plant_rows = [
             (p.code, p.name, optional_decimal_text(p.capacity_kwp), p.grid_connection_date)
             for p in plants
@@ -57,7 +58,7 @@ class InventoryRecords:
                 (instant_text(at),),
             )
 
-    async def inventory(self) -> Inventory:
+    async def load(self) -> Inventory:
         async with self._db.snapshot() as tx:
             plants = await tx.fetchall(
                 "SELECT code, name, capacity_kwp, grid_connection_date FROM plants ORDER BY code"

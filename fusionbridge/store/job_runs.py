@@ -7,6 +7,7 @@ import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
+from fusionbridge.clock import Clock
 from fusionbridge.logs import SECRET_KEYS
 from fusionbridge.store.columns import instant_text, optional_instant
 from fusionbridge.store.database import Database
@@ -44,9 +45,11 @@ def redact_error(message: str) -> str:
 class JobRecords:
     """Counters and last times per job name (`sync`, `push`, ...)."""
 
-    _db: Database
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
 
-    async def job_started(self, name: str, at: datetime) -> None:
+    async def started(self, name: str, at: datetime) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
                 """INSERT INTO job_runs (name, last_started_at, running, runs) VALUES (?, ?, 1, 1)
@@ -55,7 +58,7 @@ class JobRecords:
                 (name, instant_text(at)),
             )
 
-    async def job_finished(self, name: str, at: datetime, ok: bool, error: str | None) -> None:
+    async def finished(self, name: str, at: datetime, ok: bool, error: str | None) -> None:
         """Close the run; a failure keeps its (redacted) error until the next failure."""
         now = instant_text(at)
         if ok:
@@ -77,7 +80,7 @@ class JobRecords:
         async with self._db.transaction() as tx:
             await tx.execute(sql, params)
 
-    async def job_runs(self) -> dict[str, JobRun]:
+    async def runs(self) -> dict[str, JobRun]:
         rows = await self._db.fetchall("SELECT * FROM job_runs ORDER BY name")
         return {row["name"]: _job_run(row) for row in rows}
 

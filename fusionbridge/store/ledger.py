@@ -17,15 +17,19 @@ from fusionbridge.store.pacing import PacingRecords
 from fusionbridge.store.submissions import SubmissionRecords
 
 
-class Ledger(
-    PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords, FindingRecords
-):
-    """Everything fusionbridge must remember across restarts; each write one committed transaction."""
+class Ledger:
+    """Everything fusionbridge must remember across restarts, one table-shaped part per concern."""
 
     def __init__(self, db: Database, clock: Clock, schema_version: int) -> None:
         self._db = db
         self.clock = clock
         self.schema_version = schema_version
+        self.pacing = PacingRecords(db, clock)
+        self.inventory = InventoryRecords(db, clock)
+        self.energy = EnergyRecords(db, clock)
+        self.submissions = SubmissionRecords(db, clock)
+        self.jobs = JobRecords(db, clock)
+        self.findings = FindingRecords(db, clock)
 
     @property
     def path(self) -> Path:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from datetime import date
 
+from fusionbridge.clock import Clock
 from fusionbridge.fusionsolar.state import EndpointState, SessionState
 from fusionbridge.store.columns import (
     instant,
@@ -18,7 +19,9 @@ from fusionbridge.store.database import Database
 class PacingRecords:
     """Endpoint windows and the login session, each save its own committed transaction."""
 
-    _db: Database
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
 
     async def load_endpoints(self) -> dict[str, EndpointState]:
         rows = await self._db.fetchall(

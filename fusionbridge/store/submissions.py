@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from fusionbridge.clock import Clock
 from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.errors import LedgerError
 from fusionbridge.store.columns import (
@@ -117,7 +118,9 @@ class SubmissionRecord:
 class SubmissionRecords:
     """Each operation is one transaction, so a kill between two leaves a consistent ledger."""
 
-    _db: Database
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
 
     async def begin_request(
         self, items: Sequence[tuple[str, Month, Decimal]], payload_json: str, at: datetime
@@ -220,9 +223,7 @@ class SubmissionRecords:
             if changed != 1:
                 raise LedgerError(f"no submission for {remote_inv_id} {month}")
 
-    async def submissions(
-        self, remote_inv_ids: Iterable[str] | None = None
-    ) -> list[SubmissionRecord]:
+    async def records(self, remote_inv_ids: Iterable[str] | None = None) -> list[SubmissionRecord]:
         """Submission records by (remote inverter, month); only the given inverters if any."""
         wanted = None if remote_inv_ids is None else json.dumps(sorted(set(remote_inv_ids)))
         rows = await self._db.fetchall(
