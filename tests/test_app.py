@@ -336,7 +336,7 @@ async def test_an_unusable_ledger_stops_the_daemon_with_status_1(
         daemon.app.daemon.wake("sync")
         assert await asyncio.wait_for(daemon.served, DEADLINE_S) == 1
         assert daemon.app.fatal is not None
-        assert not daemon.app.alive()
+        assert not daemon.app.view.alive()
 
 
 async def test_no_inverters_configured_still_serves_and_calls_nobody(

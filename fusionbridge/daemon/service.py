@@ -1,50 +1,32 @@
-"""The daemon's composition: runtime, scheduler and HTTP view, opened and closed in order.
+"""The daemon's composition: job runner, lifecycle and HTTP view, opened and closed in order.
 
-`serve_daemon` is `fusionbridge run`; `DaemonApp` is also what `demo` and the tests drive. A job
-that fails is recorded and retried at its next time; only a ledger that cannot be used stops
-the process (non-zero, so Docker and systemd restart it). Refused credentials stand on /readyz
-instead: restarting would only spend Huawei's login quota.
+`serve_daemon` is `fusionbridge run`; `DaemonApp` is also what `demo` and the tests drive.
 """
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime
-from typing import Any
 
 from fusionbridge import __version__
 from fusionbridge.app import Runtime, open_runtime
-from fusionbridge.core.health import readiness_failures
-from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import SHUTDOWN_GRACE_S, Daemon
 from fusionbridge.daemon.schedule import JobName, Schedule
-from fusionbridge.daemon.status import ledger_status, state_counts
 from fusionbridge.daemon.systemd import Notifier
+from fusionbridge.daemon.view import DaemonStatus
 from fusionbridge.daemon.web import build_app, start_server
-from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
-from fusionbridge.jobs.push import push
-from fusionbridge.jobs.sync import sync
+from fusionbridge.errors import LedgerError
+from fusionbridge.jobs.runner import PUSH_WAIT_S, JobRunner
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
-from fusionbridge.store.job_runs import JobRun, redact_error
 
 log = get_logger(__name__)
-
-PUSH_WAIT_S = 120.0
-"""How long a scheduled push follows REDEX processing; what is left is polled next time."""
-STATUS_MONTHS = 13
-JOBS: tuple[JobName, ...] = ("sync", "push")
-PENDING_STATES = (SubmissionState.DUE, SubmissionState.SENDING, SubmissionState.SENT)
-FAILED_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
-CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
-"""Which account a successful job proves again, clearing its standing credential error."""
 
 AfterJob = Callable[[JobName, bool], Awaitable[None]]
 OnReady = Callable[[int], Awaitable[None]]
 
 
 class DaemonApp:
-    """Runs the scheduled jobs against one Runtime and answers the HTTP endpoints about them."""
+    """Wires the job runner, the lifecycle and the HTTP view of one Runtime together."""
 
     def __init__(
         self,
@@ -56,21 +38,19 @@ class DaemonApp:
         after_job: AfterJob | None = None,
     ) -> None:
         self.rt = rt
-        self.started_at = rt.clock.now()
         self.notifier = notifier or Notifier()
-        self.push_wait_s = push_wait_s
         self.port: int | None = None
-        self.fatal: LedgerError | None = None
         self._after_job = after_job
-        self._credential_errors: dict[str, str] = {}
+        self.runner = JobRunner(rt, push_wait_s=push_wait_s)
         self.daemon = Daemon(
             schedule=Schedule.from_settings(rt.settings),
             run_job=self.run_job,
-            last_runs=self.last_runs,
+            last_runs=self.runner.last_runs,
             clock=rt.clock,
             notifier=self.notifier,
             shutdown_grace_s=shutdown_grace_s,
         )
+        self.view = DaemonStatus(rt, self.daemon, self.runner)
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -82,7 +62,7 @@ class DaemonApp:
                 hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
             )
         try:
-            runner, bound = await start_server(build_app(self, self.rt.metrics), host, port)
+            runner, bound = await start_server(build_app(self.view, self.rt.metrics), host, port)
         except OSError as exc:
             log.error("http.bind_failed", host=host, port=port, error=exc.strerror or str(exc))
             return 1
@@ -114,164 +94,24 @@ class DaemonApp:
         """Stop as SIGTERM would: finish the job in flight (bounded), then close everything."""
         self.daemon.stop()
 
-    # --- jobs ---------------------------------------------------------------------------------
-
-    async def last_runs(self) -> dict[str, datetime | None]:
-        """When each job last succeeded: a run that failed or was cut short is redone at start."""
-        runs = await self.rt.ledger.jobs.runs()
-        return {name: run.last_success_at for name, run in runs.items()}
+    @property
+    def fatal(self) -> LedgerError | None:
+        """The ledger failure that stopped the daemon, if any."""
+        return self.runner.fatal
 
     async def run_job(self, job: JobName) -> None:
-        """One scheduled job with its bookkeeping: ledger, metrics, log, systemd STATUS."""
-        rt = self.rt
-        rt.metrics.job_runs.labels(job=job).inc()
-        try:
-            await rt.ledger.jobs.started(job, rt.clock.now())
-            ok, error = await self._attempt(job)
-            await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
-        except LedgerError as exc:
-            self._give_up(job, exc)
+        """One scheduled job; a sync wakes the push, a dead ledger stops the daemon."""
+        ok = await self.runner.run(job)
+        if ok is None:
+            self.daemon.stop()
             return
-        if ok:
-            rt.metrics.job_last_success.labels(job=job).set(rt.clock.now().timestamp())
-            self._credential_errors.pop(CREDENTIALS_OF_JOB[job], None)
-        else:
-            rt.metrics.job_failures.labels(job=job).inc()
-        self._report(job, ok)
+        upcoming = self.daemon.next_runs().get("sync")
+        when = upcoming.isoformat(timespec="minutes") if upcoming else "not scheduled"
+        self.notifier.status(f"{job} {'ok' if ok else 'failed'}; next sync {when}")
         if job == "sync":
             self.daemon.wake("push")  # push follows every sync; it finds what is due itself
         if self._after_job is not None:
             await self._after_job(job, ok)
-
-    async def _attempt(self, job: JobName) -> tuple[bool, str | None]:
-        """Run the job's use case; a failure becomes (False, message), a ledger failure escapes."""
-        rt = self.rt
-        started = rt.clock.monotonic()
-        try:
-            if not rt.settings.inverters:
-                log.warning("job.nothing_configured", job=job)
-            elif job == "sync":
-                await sync(rt, daily=True)
-            else:
-                await push(rt, wait_s=self.push_wait_s)
-        except LedgerError:
-            raise
-        except CredentialsError as exc:
-            message = redact_error(f"{exc.api} refused the credentials: {exc}")
-            self._credential_errors[exc.api] = message
-            log.error("job.failed", job=job, error=message, credentials=exc.api)
-            return False, message
-        except FusionBridgeError as exc:
-            log.error("job.failed", job=job, error=redact_error(str(exc)))
-            return False, str(exc)
-        except Exception as exc:  # a bug must not stop the daemon: log it, retry next time
-            log.exception("job.failed", job=job, error=redact_error(repr(exc)))
-            return False, repr(exc)
-        log.info("job.finished", job=job, duration_s=round(rt.clock.monotonic() - started, 3))
-        return True, None
-
-    def _give_up(self, job: JobName, exc: LedgerError) -> None:
-        log.error("job.failed", job=job, error=redact_error(str(exc)), fatal=True)
-        self.rt.metrics.job_failures.labels(job=job).inc()
-        self.fatal = exc
-        self.daemon.stop()
-
-    def _report(self, job: JobName, ok: bool) -> None:
-        upcoming = self.daemon.next_runs().get("sync")
-        when = upcoming.isoformat(timespec="minutes") if upcoming else "not scheduled"
-        self.notifier.status(f"{job} {'ok' if ok else 'failed'}; next sync {when}")
-
-    # --- DaemonView ---------------------------------------------------------------------------
-
-    def alive(self) -> bool:
-        return self.daemon.alive() and self.fatal is None
-
-    async def readiness(self) -> list[str]:
-        try:
-            runs = await self.rt.ledger.jobs.runs()
-            ledger_ok = self.fatal is None
-        except LedgerError:
-            runs, ledger_ok = {}, False
-        sync = runs.get("sync")
-        failing = readiness_failures(
-            self.rt.clock.now(),
-            last_sync_success=sync.last_success_at if sync else None,
-            credential_error="; ".join(self._credential_errors.values()) or None,
-            ledger_ok=ledger_ok,
-            scheduler_ok=self.daemon.alive(),
-        )
-        return [f"{check.name}: {check.detail}" for check in failing]
-
-    async def status(self) -> dict[str, Any]:
-        rt = self.rt
-        now = rt.clock.now()
-        upcoming = self.daemon.next_runs()
-        document: dict[str, Any] = {
-            "version": __version__,
-            "started_at": _iso(self.started_at),
-            "now": _iso(now),
-            "next_sync_at": _iso(upcoming.get("sync")),
-            "next_push_at": _iso(upcoming.get("push")),
-            "job_in_flight": self.daemon.current_job,
-            "failing_checks": await self.readiness(),
-        }
-        try:
-            runs = await rt.ledger.jobs.runs()
-            lines = await ledger_status(rt.settings, rt.ledger, now, last_months=STATUS_MONTHS)
-            calls_today = await rt.fusionsolar.calls_today()
-        except LedgerError as exc:
-            return document | {"error": redact_error(str(exc))}
-        counts = state_counts(lines)
-        return document | {
-            "jobs": {name: _job_json(runs.get(name)) for name in JOBS},
-            "inverters": [inverter.as_json() for inverter in lines],
-            "counts": counts,
-            "pending": sum(counts.get(s.value, 0) for s in PENDING_STATES),
-            "failed": sum(counts.get(s.value, 0) for s in FAILED_STATES),
-            "fusionsolar_calls_today": calls_today,
-        }
-
-    async def refresh_metrics(self) -> None:
-        rt = self.rt
-        try:
-            lines = await ledger_status(rt.settings, rt.ledger, rt.clock.now())
-            runs = await rt.ledger.jobs.runs()
-        except LedgerError:
-            return
-        shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
-        rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
-        for name, run in runs.items():
-            if run.last_success_at is not None:
-                rt.metrics.job_last_success.labels(job=name).set(run.last_success_at.timestamp())
-
-
-def _iso(instant: datetime | None) -> str | None:
-    return instant.astimezone(UTC).isoformat() if instant is not None else None
-
-
-_JOB_FIELDS = (
-    "runs",
-    "failures",
-    "running",
-    "last_started_at",
-    "last_success_at",
-    "last_failure_at",
-    "last_error",
-)
-
-
-def _job_json(run: JobRun | None) -> dict[str, Any]:
-    if run is None:
-        return dict.fromkeys(_JOB_FIELDS) | {"runs": 0, "failures": 0, "running": False}
-    return {
-        "runs": run.runs,
-        "failures": run.failures,
-        "running": run.running,
-        "last_started_at": _iso(run.last_started_at),
-        "last_success_at": _iso(run.last_success_at),
-        "last_failure_at": _iso(run.last_failure_at),
-        "last_error": run.last_error,
-    }
 
 
 async def serve_daemon(settings: Settings) -> int:

@@ -1,0 +1,87 @@
+"""One job run with its bookkeeping: ledger record, metrics, log line, standing credential errors.
+
+A job that fails is recorded and retried at its next time; only a ledger that cannot be used is
+fatal (the daemon then exits non-zero so Docker or systemd restart it). Refused credentials are
+kept as a standing error for /readyz instead: restarting would only spend Huawei's login quota.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from fusionbridge.app import Runtime
+from fusionbridge.daemon.schedule import JobName
+from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
+from fusionbridge.jobs.push import push
+from fusionbridge.jobs.sync import sync
+from fusionbridge.logs import get_logger
+from fusionbridge.store.job_runs import redact_error
+
+log = get_logger(__name__)
+
+PUSH_WAIT_S = 120.0
+"""How long a scheduled push follows REDEX processing; what is left is polled next time."""
+CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
+"""Which account a successful job proves again, clearing its standing credential error."""
+
+
+class JobRunner:
+    """Runs scheduled jobs against one Runtime and remembers what stands in the way of readiness."""
+
+    def __init__(self, rt: Runtime, *, push_wait_s: float = PUSH_WAIT_S) -> None:
+        self.rt = rt
+        self.push_wait_s = push_wait_s
+        self.fatal: LedgerError | None = None
+        self.credential_errors: dict[str, str] = {}
+
+    async def last_runs(self) -> dict[str, datetime | None]:
+        """When each job last succeeded: a run that failed or was cut short is redone at start."""
+        runs = await self.rt.ledger.jobs.runs()
+        return {name: run.last_success_at for name, run in runs.items()}
+
+    async def run(self, job: JobName) -> bool | None:
+        """Run `job` and record it; whether it succeeded, None when the ledger failed (fatal)."""
+        rt = self.rt
+        rt.metrics.job_runs.labels(job=job).inc()
+        try:
+            await rt.ledger.jobs.started(job, rt.clock.now())
+            ok, error = await self._attempt(job)
+            await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+        except LedgerError as exc:
+            log.error("job.failed", job=job, error=redact_error(str(exc)), fatal=True)
+            rt.metrics.job_failures.labels(job=job).inc()
+            self.fatal = exc
+            return None
+        if ok:
+            rt.metrics.job_last_success.labels(job=job).set(rt.clock.now().timestamp())
+            self.credential_errors.pop(CREDENTIALS_OF_JOB[job], None)
+        else:
+            rt.metrics.job_failures.labels(job=job).inc()
+        return ok
+
+    async def _attempt(self, job: JobName) -> tuple[bool, str | None]:
+        """Run the job's use case; a failure becomes (False, message), a ledger failure escapes."""
+        rt = self.rt
+        started = rt.clock.monotonic()
+        try:
+            if not rt.settings.inverters:
+                log.warning("job.nothing_configured", job=job)
+            elif job == "sync":
+                await sync(rt, daily=True)
+            else:
+                await push(rt, wait_s=self.push_wait_s)
+        except LedgerError:
+            raise
+        except CredentialsError as exc:
+            message = redact_error(f"{exc.api} refused the credentials: {exc}")
+            self.credential_errors[exc.api] = message
+            log.error("job.failed", job=job, error=message, credentials=exc.api)
+            return False, message
+        except FusionBridgeError as exc:
+            log.error("job.failed", job=job, error=redact_error(str(exc)))
+            return False, str(exc)
+        except Exception as exc:  # a bug must not stop the daemon: log it, retry next time
+            log.exception("job.failed", job=job, error=redact_error(repr(exc)))
+            return False, repr(exc)
+        log.info("job.finished", job=job, duration_s=round(rt.clock.monotonic() - started, 3))
+        return True, None
