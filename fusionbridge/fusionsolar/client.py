@@ -27,8 +27,10 @@ from fusionbridge.errors import (
     UpstreamError,
 )
 from fusionbridge.fusionsolar import wire
+from fusionbridge.fusionsolar.auth import credentials_for
+from fusionbridge.fusionsolar.grants import owner_refused
 from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
-from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed, LoginSession
+from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
 from fusionbridge.models import Device, KpiRow, Plant
@@ -103,11 +105,11 @@ class FusionSolarClient:
         self._on_request = on_request
         self._retry = retry or RetryPolicy()
         self._pacer = Pacer(store, clock, min_interval_s=settings.min_interval_s, zone=zone)
-        self._login = LoginSession(
+        self._auth = credentials_for(
+            settings,
             store,
             clock,
-            username=settings.username,
-            system_code=settings.system_code,
+            http=session,
             send=self._post,
             notify=self._notify,
             retry=self._retry,
@@ -192,27 +194,34 @@ class FusionSolarClient:
     # --- calls --------------------------------------------------------------------------------
 
     async def _call(self, endpoint: str, body: Mapping[str, object]) -> object:
-        """One logical call: with a live token, re-logging in once if Huawei says it expired."""
-        token = await self._login.token()
+        """One logical call: with live credentials, renewed once if Huawei says they expired."""
+        headers = await self._auth.headers()
         try:
-            return await self._call_paced(endpoint, body, token)
-        except wire.SessionExpired:
-            log.info("fusionsolar.session_expired", endpoint=endpoint)
-            token = await self._login.token(stale=token)
             try:
-                return await self._call_paced(endpoint, body, token)
-            except wire.SessionExpired as exc:
-                raise FusionSolarApiError(
-                    wire.FailCode.NOT_LOGGED_IN,
-                    "session refused right after a fresh login; "
-                    "is another client logged in with this account?",
-                ) from exc
+                return await self._call_paced(endpoint, body, headers)
+            except wire.SessionExpired:
+                log.info("fusionsolar.session_expired", endpoint=endpoint)
+                headers = await self._auth.headers(stale=headers)
+                try:
+                    return await self._call_paced(endpoint, body, headers)
+                except wire.SessionExpired as exc:
+                    raise FusionSolarApiError(
+                        wire.FailCode.NOT_LOGGED_IN,
+                        "session refused right after a fresh login; "
+                        "is another client logged in with this account?",
+                    ) from exc
+        except FusionSolarApiError as exc:
+            if exc.fail_code == wire.FailCode.OWNER_NOT_AUTHORISED:
+                raise owner_refused(endpoint, body) from exc
+            raise
 
-    async def _call_paced(self, endpoint: str, body: Mapping[str, object], token: str) -> object:
+    async def _call_paced(
+        self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
+    ) -> object:
         """Wait out 407 and the platform throttle a bounded number of times."""
         for attempt in range(self._retry.rate_limit_retries + 1):
             try:
-                data = await self._call_retrying(endpoint, body, token)
+                data = await self._call_retrying(endpoint, body, headers)
             except FusionSolarRateLimited as exc:
                 wait = self._rate_limit_wait(endpoint, exc, attempt + 1)
                 log.warning(
@@ -242,11 +251,13 @@ class FusionSolarClient:
         self._pacer.back_off(endpoint, wait)
         return wait
 
-    async def _call_retrying(self, endpoint: str, body: Mapping[str, object], token: str) -> object:
+    async def _call_retrying(
+        self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
+    ) -> object:
         """Retry 5xx, resets, timeouts, HTML and busy failCodes with backoff and jitter."""
         async for attempt in self._retry.transient():
             with attempt:
-                answer = await self._post(endpoint, body, {"XSRF-TOKEN": token})
+                answer = await self._post(endpoint, body, headers)
                 try:
                     data = wire.unwrap(answer.status, answer.text)
                 except DailyCapError as exc:

@@ -13,12 +13,19 @@ from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
 from fusionbridge.store.migrations import migrate
+from fusionbridge.store.oauth import OAuthRecords
 from fusionbridge.store.pacing import PacingRecords
 from fusionbridge.store.submissions import SubmissionRecords
 
 
 class Ledger(
-    PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords, FindingRecords
+    PacingRecords,
+    InventoryRecords,
+    EnergyRecords,
+    SubmissionRecords,
+    JobRecords,
+    FindingRecords,
+    OAuthRecords,
 ):
     """Everything fusionbridge must remember across restarts; each write one committed transaction."""
 
