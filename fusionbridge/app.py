@@ -15,6 +15,7 @@ from typing import Any
 from fusionbridge import __version__, jobs
 from fusionbridge.daemon import SHUTDOWN_GRACE_S, Daemon
 from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
+from fusionbridge.fusionsolar.oauth import authorization_problem
 from fusionbridge.logs import get_logger
 from fusionbridge.models import SubmissionState
 from fusionbridge.planning import readiness_failures
@@ -185,9 +186,13 @@ class DaemonApp:
         return self.daemon.alive() and self.fatal is None
 
     async def readiness(self) -> list[str]:
+        authorization = None
         try:
             runs = await self.rt.ledger.job_runs()
             ledger_ok = self.fatal is None
+            authorization = await authorization_problem(
+                self.rt.settings.fusionsolar, self.rt.ledger
+            )
         except LedgerError:
             runs, ledger_ok = {}, False
         sync = runs.get("sync")
@@ -198,7 +203,10 @@ class DaemonApp:
             ledger_ok=ledger_ok,
             scheduler_ok=self.daemon.alive(),
         )
-        return [f"{check.name}: {check.detail}" for check in failing]
+        lines = [f"{check.name}: {check.detail}" for check in failing]
+        if authorization is not None:  # SPEC §12: only a new `authorize` clears it
+            lines.insert(0, f"fusionsolar_authorization: {authorization}")
+        return lines
 
     async def status(self) -> dict[str, Any]:
         rt = self.rt

@@ -79,6 +79,12 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to follow processing (default 120)",
     )
+    authorize = commands.add_parser(
+        "authorize", help="FusionSolar OAuth Connect: let the plant owner approve fusionbridge"
+    )
+    authorize.add_argument(
+        "--code", help="exchange this authorization code (copied from the redirected address)"
+    )
     status = commands.add_parser("status", help="what the ledger holds per inverter and month")
     status.add_argument("--json", action="store_true")
     commands.add_parser(

@@ -45,6 +45,27 @@ async def post_form(
         raise TransientError(f"cannot reach the FusionSolar token endpoint ({reason})") from exc
 
 
+def unusable(tokens: OAuthTokens | None, settings: FusionSolarSettings) -> str | None:
+    """Why these stored tokens cannot be used without a new `authorize`; None if they can."""
+    if tokens is None:
+        return NOT_AUTHORIZED
+    if tokens.refused:
+        return REVOKED
+    if tokens.client_id != settings.client_id:
+        return (
+            f"the stored FusionSolar authorization belongs to client_id {tokens.client_id!r}, "
+            f"not {settings.client_id!r}: run fusionbridge authorize"
+        )
+    return None
+
+
+async def authorization_problem(settings: FusionSolarSettings, store: OAuthStore) -> str | None:
+    """The `fusionsolar_authorization` readiness check: why OAuth cannot work now, if it cannot."""
+    if settings.auth != "oauth":
+        return None
+    return unusable(await store.load_oauth(), settings)
+
+
 def bearer(tokens: OAuthTokens) -> dict[str, str]:
     return {AUTHORIZATION_HEADER: f"Bearer {tokens.access_token.get_secret_value()}"}
 
@@ -84,15 +105,9 @@ class OAuthSession:
     async def _usable(self) -> OAuthTokens:
         """The stored tokens, unless there are none, they were refused, or belong elsewhere."""
         tokens = await self._store.load_oauth()
-        if tokens is None:
-            raise FusionSolarAuthorizationError(NOT_AUTHORIZED)
-        if tokens.refused:
-            raise FusionSolarAuthorizationError(REVOKED)
-        if tokens.client_id != self._settings.client_id:
-            raise FusionSolarAuthorizationError(
-                f"the stored FusionSolar authorization belongs to client_id {tokens.client_id!r}, "
-                f"not {self._settings.client_id!r}: run fusionbridge authorize"
-            )
+        problem = unusable(tokens, self._settings)
+        if problem is not None or tokens is None:
+            raise FusionSolarAuthorizationError(problem or NOT_AUTHORIZED)
         return tokens
 
     async def _refresh(self, tokens: OAuthTokens) -> OAuthTokens:
