@@ -68,6 +68,8 @@ class SimOAuth:
         self.config = config
         self.clock = clock
         self.grants: list[GrantRequest] = []
+        self.refused_bearers = 0
+        """Data calls refused for an expired or unknown bearer token."""
         self.issued: list[str] = []
         """Every code and token ever handed out, for tests that grep outputs for them."""
         self._codes: dict[str, _Code] = {}
@@ -99,6 +101,7 @@ class SimOAuth:
         scheme, _, token = authorization.partition(" ")
         expires = self._access.get(token) if scheme.lower() == "bearer" else None
         if expires is None or now >= expires:
+            self.refused_bearers += 1
             if self.config.refused_bearer == 305:
                 raise SimError(305)
             raise web.HTTPUnauthorized(text='{"error": "invalid_token"}')
