@@ -39,7 +39,11 @@ _TOKEN_ASSIGNMENT = re.compile(
     r"(?i)(\baccess_token|\brefresh_token|\bclient_secret|[?&]code)"
     r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]+"
 )
-_QUIET_LOGGERS = {"aiohttp.access": logging.WARNING, "apscheduler": logging.WARNING}
+_QUIET_LOGGERS = {
+    "aiohttp.access": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "aiosqlite": logging.INFO,  # its DEBUG lines carry SQL parameters: tokens among them
+}
 
 
 def scrub_text(text: str) -> str:
