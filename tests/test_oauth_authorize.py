@@ -199,6 +199,7 @@ async def test_a_denied_authorization_is_one_clear_line(rig: Rig) -> None:
     assert location is not None
     assert "error=access_denied" in location
     status, page, _ = await browse(location)
+    assert status == 200
     assert "the owner denied it" in page
     run = await rig.finish(process)
     assert run.code == 1
@@ -255,7 +256,7 @@ async def test_no_callback_in_time_stores_nothing(tmp_path: Path) -> None:
             [], fusionsolar=oauth_section(pipeline.fusionsolar_url, redirect_uri)
         )
         out = io.StringIO()
-        with pytest.raises(AuthorizeFailed, match="no answer on .* within"):
+        with pytest.raises(AuthorizeFailed, match=r"no answer on .* within"):
             await authorize(settings, limit_s=0.05, out=out, err=io.StringIO())
         assert out.getvalue().startswith(settings.fusionsolar.oauth_url)
         async with Ledger.open(pipeline.db_path, SystemClock()) as ledger:
