@@ -16,6 +16,7 @@ PURE_MODULES = [
     "fusionbridge.push_plan",
     "fusionbridge.aggregate",
     "fusionbridge.fusionsolar.wire",
+    "fusionbridge.fusionsolar.oauth_wire",
     "fusionbridge.redex.wire",
 ]
 FORBIDDEN = ["aiohttp", "aiosqlite", "sqlite3", "apscheduler", "structlog"]
