@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--once", action="store_true", help="exit after the first full cycle")
     demo.add_argument(
+        "--oauth", action="store_true", help="use FusionSolar OAuth Connect instead of an account"
+    )
+    demo.add_argument(
         "--port",
         type=int,
         default=8080,
@@ -114,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from fusionbridge.demo import demo
 
-        return demo(once=args.once, port=args.port)
+        return demo(once=args.once, port=args.port, oauth=args.oauth)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

@@ -10,22 +10,16 @@ import aiohttp
 
 from fusionbridge.authorize import authorize
 from fusionbridge.clock import Clock
+from fusionbridge.demo_oauth import oauth_keys
 from fusionbridge.fusionsolar import oauth_wire
 from fusionbridge.settings import Settings
-from fusionbridge.simulator.fusionsolar_oauth import CLIENT_ID, CLIENT_SECRET
 
 REDIRECT_URI = "http://127.0.0.1:8765/callback"
 
 
 def oauth_section(oauth_url: str, redirect_uri: str = REDIRECT_URI) -> dict[str, Any]:
     """The [fusionsolar] keys of OAuth mode, pointed at a simulator on loopback."""
-    return {
-        "auth": "oauth",
-        "client_id": CLIENT_ID,
-        "client_secret": CLIENT_SECRET,
-        "oauth_url": oauth_url,
-        "redirect_uri": redirect_uri,
-    }
+    return oauth_keys(oauth_url) | {"redirect_uri": redirect_uri}
 
 
 async def consent(settings: Settings, state: str = "test-state") -> dict[str, str]:

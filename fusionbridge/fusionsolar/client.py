@@ -207,8 +207,8 @@ class FusionSolarClient:
                 except wire.SessionExpired as exc:
                     raise FusionSolarApiError(
                         wire.FailCode.NOT_LOGGED_IN,
-                        "session refused right after a fresh login; "
-                        "is another client logged in with this account?",
+                        "refused again right after a fresh login or token refresh; "
+                        "is another client using this account?",
                     ) from exc
         except FusionSolarApiError as exc:
             if exc.fail_code == wire.FailCode.OWNER_NOT_AUTHORISED:
