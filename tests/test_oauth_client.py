@@ -1,6 +1,6 @@
 """OAuth Connect against the simulator over real HTTP: bearer calls, refresh, rotation, revocation.
 
-The client, the ledger and the simulator share one VirtualClock, so tokens that live 90 seconds
+The client, the ledger and the simulator share one VirtualClock, so tokens that live 5 minutes
 expire many times during a paced sync without any real waiting.
 """
 
@@ -37,7 +37,7 @@ async def test_sync_and_push_are_exact_with_bearer_tokens_expiring_during_the_ru
     tmp_path: Path,
 ) -> None:
     clock = VirtualClock(FEB_10)
-    oauth = OAuthSimConfig(access_lifetime_s=90)
+    oauth = OAuthSimConfig(access_lifetime_s=300)
     async with serve_pipeline(tmp_path / "l.db", clock, window_s=60.0, oauth=oauth) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
@@ -51,7 +51,7 @@ async def test_sync_and_push_are_exact_with_bearer_tokens_expiring_during_the_ru
     sim = pipeline.fusionsolar
     assert sim.count("login") == 0  # never /thirdData/login in OAuth mode
     assert sim.oauth.count("authorization_code") == 1
-    assert sim.oauth.count("refresh_token") >= 3  # the 90-second tokens were renewed mid-run
+    assert sim.oauth.count("refresh_token") >= 3  # the 5-minute tokens were renewed mid-run
     assert all(g.status == 200 for g in sim.oauth.grants)
     assert sim.oauth.refused_bearers == 0  # refreshed ahead of expiry, never after a refusal
     for entry in inverters:

@@ -26,6 +26,7 @@ from fusionbridge.settings import FusionSolarSettings
 log = get_logger(__name__)
 
 REFRESH_MARGIN = timedelta(seconds=60)
+"""Refresh when less than this is left at the moment the request leaves (after pacing)."""
 AUTHORIZATION_HEADER = "Authorization"
 REVOKED = "FusionSolar authorization expired or revoked: run fusionbridge authorize"
 NOT_AUTHORIZED = "FusionSolar is not authorized yet: run fusionbridge authorize"
@@ -90,6 +91,8 @@ class OAuthSession:
         self._notify = notify
         self._retry = retry
         self._lock = asyncio.Lock()
+        # The header is taken before the pacing wait (up to one interval) in front of the call.
+        self._margin = REFRESH_MARGIN + timedelta(seconds=settings.min_interval_s)
 
     async def headers(self, stale: Mapping[str, str] | None = None) -> dict[str, str]:
         """The bearer header; a refresh first if under a minute remains or `stale` was refused."""
@@ -97,7 +100,7 @@ class OAuthSession:
             # Across processes the account lease (SPEC §14) will wrap this block.
             tokens = await self._usable()
             refused_header = (stale or {}).get(AUTHORIZATION_HEADER)
-            due = tokens.expires_at - self._clock.now() < REFRESH_MARGIN
+            due = tokens.expires_at - self._clock.now() < self._margin
             if due or refused_header == bearer(tokens)[AUTHORIZATION_HEADER]:
                 tokens = await self._refresh(tokens)
             return bearer(tokens)
