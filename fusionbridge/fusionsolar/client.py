@@ -194,26 +194,30 @@ class FusionSolarClient:
     # --- calls --------------------------------------------------------------------------------
 
     async def _call(self, endpoint: str, body: Mapping[str, object]) -> object:
-        """One logical call: with live credentials, renewed once if Huawei says they expired."""
-        headers = await self._auth.headers()
+        """One logical call; failCode 20056 names the call and what the owner must grant."""
         try:
-            try:
-                return await self._call_paced(endpoint, body, headers)
-            except wire.SessionExpired:
-                log.info("fusionsolar.session_expired", endpoint=endpoint)
-                headers = await self._auth.headers(stale=headers)
-                try:
-                    return await self._call_paced(endpoint, body, headers)
-                except wire.SessionExpired as exc:
-                    raise FusionSolarApiError(
-                        wire.FailCode.NOT_LOGGED_IN,
-                        "refused again right after a fresh login or token refresh; "
-                        "is another client using this account?",
-                    ) from exc
+            return await self._call_renewing(endpoint, body)
         except FusionSolarApiError as exc:
             if exc.fail_code == wire.FailCode.OWNER_NOT_AUTHORISED:
                 raise owner_refused(endpoint, body) from exc
             raise
+
+    async def _call_renewing(self, endpoint: str, body: Mapping[str, object]) -> object:
+        """With live credentials, renewed once if Huawei says they expired."""
+        headers = await self._auth.headers()
+        try:
+            return await self._call_paced(endpoint, body, headers)
+        except wire.SessionExpired:
+            log.info("fusionsolar.session_expired", endpoint=endpoint)
+            headers = await self._auth.headers(stale=headers)
+            try:
+                return await self._call_paced(endpoint, body, headers)
+            except wire.SessionExpired as exc:
+                raise FusionSolarApiError(
+                    wire.FailCode.NOT_LOGGED_IN,
+                    "refused again right after a fresh login or token refresh; "
+                    "is another client using this account?",
+                ) from exc
 
     async def _call_paced(
         self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
