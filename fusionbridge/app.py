@@ -66,6 +66,7 @@ async def open_runtime(
             fs_session,
             settings.fusionsolar,
             ledger.pacing,
+            oauth_store=ledger.oauth,
             clock=clock,
             zone=settings.zone(),
             on_request=lambda endpoint, outcome: metrics.record_request(

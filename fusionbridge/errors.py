@@ -16,6 +16,7 @@
         ├── TransientError ..................... 5xx, timeouts, resets, HTML: retried with backoff
         │   └── UnexpectedResponseError ........ a body that is not the JSON we expect (snippet kept)
         ├── FusionSolarApiError ................ any other failCode (permission, batching, ...)
+        ├── FusionSolarAuthorizationError ...... OAuth: the owner's authorization is gone; run `authorize`
         └── RedexRequestError .................. REDEX refused a request (400) or named bad items (422)
 
 Clients translate transport and protocol failures into this tree at the boundary and always
@@ -123,6 +124,12 @@ class FusionSolarApiError(UpstreamError):
     def __init__(self, fail_code: int, message: str) -> None:
         self.fail_code = fail_code
         super().__init__(f"failCode {fail_code}: {message}")
+
+
+class FusionSolarAuthorizationError(UpstreamError):
+    """OAuth Connect: the token endpoint refused a grant; only the owner can authorize again."""
+
+    api = "fusionsolar"
 
 
 class RedexRequestError(UpstreamError):

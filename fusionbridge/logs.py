@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import re
 import sys
 from collections.abc import MutableMapping
 from typing import Any, TextIO
@@ -16,6 +17,8 @@ SECRET_KEYS = frozenset(
         "api_key",
         "apikey",
         "authorization",
+        "authorization_code",
+        "bearer",
         "client_secret",
         "clientsecret",
         "cookie",
@@ -31,10 +34,26 @@ SECRET_KEYS = frozenset(
     }
 )
 _MASK = "***"
-_QUIET_LOGGERS = {"aiohttp.access": logging.WARNING, "apscheduler": logging.WARNING}
+_BEARER = re.compile(r"(?i)\b(bearer\s+)[A-Za-z0-9._~+/=-]+")
+_TOKEN_ASSIGNMENT = re.compile(
+    r"(?i)(\baccess_token|\brefresh_token|\bclient_secret|[?&]code)"
+    r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]+"
+)
+_QUIET_LOGGERS = {
+    "aiohttp.access": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "aiosqlite": logging.INFO,  # its DEBUG lines carry SQL parameters: tokens among them
+}
+
+
+def scrub_text(text: str) -> str:
+    """Mask bearer tokens and OAuth form values inside free text (errors, URLs, bodies)."""
+    return _TOKEN_ASSIGNMENT.sub(rf"\1\2{_MASK}", _BEARER.sub(rf"\1{_MASK}", text))
 
 
 def _redact(value: Any) -> Any:
+    if isinstance(value, str):
+        return scrub_text(value)
     if isinstance(value, MutableMapping):
         return {
             k: (_MASK if str(k).lower() in SECRET_KEYS else _redact(v)) for k, v in value.items()
@@ -49,7 +68,7 @@ def redact_secrets(_logger: WrappedLogger, _name: str, event: EventDict) -> Even
     for key in list(event):
         if key.lower() in SECRET_KEYS:
             event[key] = _MASK
-        elif isinstance(event[key], MutableMapping | list | tuple):
+        elif isinstance(event[key], str | MutableMapping | list | tuple):
             event[key] = _redact(event[key])
     return event
 

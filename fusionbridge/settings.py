@@ -14,6 +14,7 @@ from contextvars import ContextVar
 from datetime import time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import (
@@ -91,12 +92,25 @@ class _Section(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+FusionSolarAuth = Literal["account", "oauth"]
+_AUTH_KEYS: dict[str, tuple[str, ...]] = {
+    "account": ("username", "system_code"),
+    "oauth": ("client_id", "client_secret"),
+}
+
+
 class FusionSolarSettings(_Section):
-    """The northbound API account and how gently to use it."""
+    """The northbound API account (or OAuth Connect application) and how gently to use it."""
 
     base_url: BaseUrl = "https://eu5.fusionsolar.huawei.com"
-    username: str = Field(min_length=1)
-    system_code: SecretStr
+    auth: FusionSolarAuth = "account"
+    username: str = ""
+    system_code: SecretStr = SecretStr("")
+    client_id: str = ""
+    client_secret: SecretStr = SecretStr("")
+    oauth_url: BaseUrl = "https://oauth2.fusionsolar.huawei.com"
+    redirect_uri: str = "http://127.0.0.1:8765/callback"
+    scope: str = Field(default="pvms.openapi.basic", min_length=1)
     min_interval_s: float = Field(default=65.0, gt=0)
     timeout_s: float = Field(default=60.0, gt=0)
     verify_tls: bool = True
@@ -107,12 +121,29 @@ class FusionSolarSettings(_Section):
     def _empty_is_none(cls, value: Any) -> Any:
         return None if value in ("", None) else value
 
-    @field_validator("system_code")
+    @field_validator("redirect_uri")
     @classmethod
-    def _secret_not_empty(cls, value: SecretStr) -> SecretStr:
-        if not value.get_secret_value():
-            raise ValueError("must not be empty")
+    def _absolute_http(cls, value: str) -> str:
+        """Kept exactly as given: Huawei compares it with the registered address character by character."""
+        parts = urlsplit(value)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ValueError(
+                "must be an absolute http(s) address such as http://127.0.0.1:8765/callback"
+            )
         return value
+
+    @model_validator(mode="after")
+    def _credentials_of_mode(self) -> FusionSolarSettings:
+        """Name every key the chosen `auth` mode still lacks (empty counts as missing)."""
+        missing = [key for key in _AUTH_KEYS[self.auth] if not _given(getattr(self, key))]
+        if missing:
+            raise ValueError(f'auth = "{self.auth}" requires {", ".join(missing)}')
+        return self
+
+
+def _given(value: str | SecretStr) -> bool:
+    text = value.get_secret_value() if isinstance(value, SecretStr) else value
+    return bool(text.strip())
 
 
 class RedexSettings(_Section):

@@ -90,3 +90,21 @@ def test_demo_command_runs_as_written(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-2000:]
     assert "closed months" in done.stdout
     assert done.stderr == ""  # errors only, and there were none
+
+
+async def test_demo_oauth_runs_on_bearer_tokens_without_a_login(tmp_path: Path) -> None:
+    out = io.StringIO()
+    async with simulators() as world:
+        status = await run_demo(world, once=True, port=0, ledger_dir=tmp_path, out=out, oauth=True)
+        expected = expected_months(world)
+        accepted = dict(world.redex.accepted)
+        oauth = world.fusionsolar.oauth
+    assert status == 0
+    assert accepted == expected
+    assert world.fusionsolar.count("login") == 0
+    assert oauth.count("authorization_code") == 1
+    assert world.fusionsolar.count("getDevList") >= 1  # data really flowed on bearer tokens
+    text = out.getvalue()
+    assert "OAuth Connect: FusionSolar authorization stored" in text
+    for secret in [*oauth.issued, oauth.config.client_secret]:
+        assert secret not in text

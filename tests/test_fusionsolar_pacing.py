@@ -182,7 +182,6 @@ async def test_platform_throttle_that_persists_raises_with_retry_after() -> None
         Fault("reset", endpoint="getDevList"),
         Fault("html200", endpoint="getDevList"),
         Fault("empty", endpoint="getDevList"),
-        Fault("fail", endpoint="getDevList", fail_code=20004),
         Fault("fail", endpoint="getDevList", fail_code=20200),
         Fault("fail", endpoint="getDevList", fail_code=30008),
     ],

@@ -94,7 +94,7 @@ def test_unwrap_returns_data_of_any_shape(text: str, expected: object) -> None:
         ({"success": False, "failCode": 20618, "data": None}, DailyCapError, "20618"),
         ({"success": False, "failCode": 20400, "data": None}, FusionSolarLoginError, "20400"),
         ({"success": False, "failCode": 20003, "data": None}, FusionSolarLoginError, "expired"),
-        ({"success": False, "failCode": 20004, "data": None}, TransientError, "20004"),
+        ({"success": False, "failCode": 20004, "data": None}, FusionSolarRateLimited, "20004"),
         ({"success": False, "failCode": 20200, "data": None}, TransientError, "20200"),
         ({"success": False, "failCode": 30008, "data": None}, TransientError, "30008"),
         ({"success": False, "failCode": 20006, "data": None}, FusionSolarApiError, "devTypeId"),

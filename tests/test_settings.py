@@ -137,7 +137,7 @@ device_id = 1
 def test_missing_required_values_are_named(tmp_path: Path) -> None:
     found = problems(write(tmp_path, "[fusionsolar]\nusername = 'u'\n"))
     assert "timezone: required" in found
-    assert "fusionsolar.system_code: required" in found
+    assert 'fusionsolar: auth = "account" requires system_code' in found
     assert "redex: required" in found
 
 

@@ -93,6 +93,13 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
     return 1 if report.pending or report.standing_problems else 0
 
 
+async def authorize(settings: Settings, args: argparse.Namespace) -> int:
+    """`authorize [--code CODE]`: obtain the owner's OAuth tokens and store them in the ledger."""
+    from fusionbridge.cli.authorize import authorize as run_authorize
+
+    return await run_authorize(settings, code=args.code)
+
+
 async def status(settings: Settings, args: argparse.Namespace) -> int:
     """`status [--json]`: the ledger per remote inverter and month, no network."""
     from fusionbridge.clock import SystemClock

@@ -50,6 +50,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--once", action="store_true", help="exit after the first full cycle")
     demo.add_argument(
+        "--oauth", action="store_true", help="use FusionSolar OAuth Connect instead of an account"
+    )
+    demo.add_argument(
         "--port",
         type=int,
         default=8080,
@@ -78,6 +81,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=120.0,
         metavar="SECONDS",
         help="how long to follow processing (default 120)",
+    )
+    authorize = commands.add_parser(
+        "authorize", help="FusionSolar OAuth Connect: let the plant owner approve fusionbridge"
+    )
+    authorize.add_argument(
+        "--code", help="exchange this authorization code (copied from the redirected address)"
     )
     status = commands.add_parser("status", help="what the ledger holds per inverter and month")
     status.add_argument("--json", action="store_true")
@@ -108,7 +117,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "demo":
         from fusionbridge.demo.run import demo
 
-        return demo(once=args.once, port=args.port)
+        return demo(once=args.once, port=args.port, oauth=args.oauth)
     try:
         settings = load_settings(args.config)
     except ConfigError as exc:

@@ -12,6 +12,7 @@ from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
 from fusionbridge.daemon.status import ledger_status, state_counts
 from fusionbridge.errors import LedgerError
+from fusionbridge.fusionsolar.oauth import authorization_problem
 from fusionbridge.jobs.runner import JobRunner
 from fusionbridge.store.job_runs import JobRun, redact_error
 
@@ -34,9 +35,13 @@ class DaemonStatus:
         return self.daemon.alive() and self.runner.fatal is None
 
     async def readiness(self) -> list[str]:
+        authorization = None
         try:
             runs = await self.rt.ledger.jobs.runs()
             ledger_ok = self.runner.fatal is None
+            authorization = await authorization_problem(
+                self.rt.settings.fusionsolar, self.rt.ledger.oauth
+            )
         except LedgerError:
             runs, ledger_ok = {}, False
         sync = runs.get("sync")
@@ -47,7 +52,10 @@ class DaemonStatus:
             ledger_ok=ledger_ok,
             scheduler_ok=self.daemon.alive(),
         )
-        return [f"{check.name}: {check.detail}" for check in failing]
+        lines = [f"{check.name}: {check.detail}" for check in failing]
+        if authorization is not None:  # SPEC §12: only a new `authorize` clears it
+            lines.insert(0, f"fusionsolar_authorization: {authorization}")
+        return lines
 
     async def status(self) -> dict[str, Any]:
         rt = self.rt

@@ -26,6 +26,7 @@ from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.daemon.service import DaemonApp
 from fusionbridge.daemon.status import InverterLines, ledger_status
 from fusionbridge.daemon.systemd import Notifier
+from fusionbridge.demo.oauth import oauth_keys, owner_approves
 from fusionbridge.demo.output import DemoOutput
 from fusionbridge.fusionsolar.pacing import RetryPolicy
 from fusionbridge.jobs.sync import sync
@@ -108,17 +109,17 @@ async def simulators() -> AsyncIterator[DemoWorld]:
         await runner.cleanup()
 
 
-def demo_settings(world: DemoWorld, ledger: Path, port: int) -> Settings:
+def demo_settings(world: DemoWorld, ledger: Path, port: int, *, oauth: bool = False) -> Settings:
     """The configuration a real install writes in TOML, built in code (no env, no files)."""
     sim = world.fusionsolar.config
     redex = world.redex
+    account = {"username": sim.username, "system_code": sim.system_code}
     return Settings.model_validate(
         {
             "timezone": DEFAULT_ZONE,
             "fusionsolar": {
                 "base_url": world.fusionsolar_url,
-                "username": sim.username,
-                "system_code": sim.system_code,
+                **(oauth_keys(world.fusionsolar_url) if oauth else account),
                 "min_interval_s": PACING_S,
                 "timeout_s": 10,
             },
@@ -160,14 +161,16 @@ def all_accepted(lines: list[InverterLines], current: dict[str, Month]) -> bool:
 
 
 async def run_demo(
-    world: DemoWorld, *, once: bool, port: int, ledger_dir: Path, out: TextIO
+    world: DemoWorld, *, once: bool, port: int, ledger_dir: Path, out: TextIO, oauth: bool = False
 ) -> int:
     """Backfill, let the daemon sync and push, show what REDEX accepted; serve or stop."""
     usable = available_port(port)
-    settings = demo_settings(world, ledger_dir / "fusionbridge.db", usable)
+    settings = demo_settings(world, ledger_dir / "fusionbridge.db", usable, oauth=oauth)
     show = DemoOutput(out)
     fleet = f"{FLEET.plants} plants, {FLEET.inverters} inverters, {PACING_S:g} s between calls"
     show.header(world.fusionsolar_url, world.redex_url, fleet, settings)
+    if oauth:  # SPEC §12: the simulated owner approves, as `fusionbridge authorize` would ask
+        print(f"OAuth Connect: {await owner_approves(settings)}", file=out)
     async with open_runtime(settings, tuning=TUNING) as rt:
         zones = {e.remote_inv_id: e.entry().zone(settings.timezone) for e in settings.inverters}
         first = Month.containing(rt.clock.now(), ZoneInfo(DEFAULT_ZONE)).shift(1 - BACKFILL_MONTHS)
@@ -200,17 +203,19 @@ async def run_demo(
     return 0 if verdict and verdict[0] else 1
 
 
-async def _main(once: bool, port: int) -> int:
+async def _main(once: bool, port: int, oauth: bool) -> int:
     with tempfile.TemporaryDirectory(prefix="fusionbridge-demo-") as tmp:
         async with simulators() as world:
-            return await run_demo(world, once=once, port=port, ledger_dir=Path(tmp), out=sys.stdout)
+            return await run_demo(
+                world, once=once, port=port, ledger_dir=Path(tmp), out=sys.stdout, oauth=oauth
+            )
 
 
-def demo(*, once: bool, port: int) -> int:
+def demo(*, once: bool, port: int, oauth: bool = False) -> int:
     """Entry point of `fusionbridge demo`; the exit status (0: everything was accepted)."""
     level = os.environ.get("FUSIONBRIDGE_LOG__LEVEL", "ERROR").upper()
     configure_logging("auto", level if level in LOG_LEVELS else "ERROR")
     try:
-        return asyncio.run(_main(once, port))
+        return asyncio.run(_main(once, port, oauth))
     except KeyboardInterrupt:
         return 130

@@ -28,8 +28,11 @@ from fusionbridge.errors import (
     UpstreamError,
 )
 from fusionbridge.fusionsolar import wire
+from fusionbridge.fusionsolar.auth import credentials_for
+from fusionbridge.fusionsolar.grants import owner_refused
+from fusionbridge.fusionsolar.oauth_state import OAuthStore
 from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
-from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed, LoginSession
+from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import FusionSolarSettings
@@ -92,6 +95,7 @@ class FusionSolarClient:
         settings: FusionSolarSettings,
         store: PacingStore,
         *,
+        oauth_store: OAuthStore | None = None,
         clock: Clock,
         zone: ZoneInfo,
         on_request: Callable[[str, str], None] | None = None,
@@ -103,11 +107,12 @@ class FusionSolarClient:
         self._on_request = on_request
         self._retry = retry or RetryPolicy()
         self._pacer = Pacer(store, clock, min_interval_s=settings.min_interval_s, zone=zone)
-        self._login = LoginSession(
+        self._auth = credentials_for(
+            settings,
             store,
             clock,
-            username=settings.username,
-            system_code=settings.system_code,
+            oauth_store=oauth_store,
+            http=session,
             send=self._post,
             notify=self._notify,
             retry=self._retry,
@@ -192,27 +197,38 @@ class FusionSolarClient:
     # --- calls --------------------------------------------------------------------------------
 
     async def _call(self, endpoint: str, body: Mapping[str, object]) -> object:
-        """One logical call: with a live token, re-logging in once if Huawei says it expired."""
-        token = await self._login.token()
+        """One logical call; failCode 20056 names the call and what the owner must grant."""
         try:
-            return await self._call_paced(endpoint, body, token)
+            return await self._call_renewing(endpoint, body)
+        except FusionSolarApiError as exc:
+            if exc.fail_code == wire.FailCode.OWNER_NOT_AUTHORISED:
+                raise owner_refused(endpoint, body) from exc
+            raise
+
+    async def _call_renewing(self, endpoint: str, body: Mapping[str, object]) -> object:
+        """With live credentials, renewed once if Huawei says they expired."""
+        headers = await self._auth.headers()
+        try:
+            return await self._call_paced(endpoint, body, headers)
         except wire.SessionExpired:
             log.info("fusionsolar.session_expired", endpoint=endpoint)
-            token = await self._login.token(stale=token)
+            headers = await self._auth.headers(stale=headers)
             try:
-                return await self._call_paced(endpoint, body, token)
+                return await self._call_paced(endpoint, body, headers)
             except wire.SessionExpired as exc:
                 raise FusionSolarApiError(
                     wire.FailCode.NOT_LOGGED_IN,
-                    "session refused right after a fresh login; "
-                    "is another client logged in with this account?",
+                    "refused again right after a fresh login or token refresh; "
+                    "is another client using this account?",
                 ) from exc
 
-    async def _call_paced(self, endpoint: str, body: Mapping[str, object], token: str) -> object:
+    async def _call_paced(
+        self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
+    ) -> object:
         """Wait out 407 and the platform throttle a bounded number of times."""
         for attempt in range(self._retry.rate_limit_retries + 1):
             try:
-                data = await self._call_retrying(endpoint, body, token)
+                data = await self._call_retrying(endpoint, body, headers)
             except FusionSolarRateLimited as exc:
                 wait = self._rate_limit_wait(endpoint, exc, attempt + 1)
                 log.warning(
@@ -242,11 +258,13 @@ class FusionSolarClient:
         self._pacer.back_off(endpoint, wait)
         return wait
 
-    async def _call_retrying(self, endpoint: str, body: Mapping[str, object], token: str) -> object:
+    async def _call_retrying(
+        self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
+    ) -> object:
         """Retry 5xx, resets, timeouts, HTML and busy failCodes with backoff and jitter."""
         async for attempt in self._retry.transient():
             with attempt:
-                answer = await self._post(endpoint, body, {"XSRF-TOKEN": token})
+                answer = await self._post(endpoint, body, headers)
                 try:
                     data = wire.unwrap(answer.status, answer.text)
                 except DailyCapError as exc:

@@ -33,6 +33,7 @@ log = get_logger(__name__)
 
 TOKEN_REUSE = timedelta(minutes=25)
 """Huawei's token lives 30 minutes; stop using it a little early."""
+XSRF_HEADER = "XSRF-TOKEN"
 LOGIN_WINDOW = timedelta(minutes=10)
 MAX_LOGINS_PER_WINDOW = 4
 """Huawei allows 5 logins per 10 minutes; one is left for a human checking the account."""
@@ -87,6 +88,10 @@ class LoginSession:
         self._retry = retry
         self._lock = asyncio.Lock()
         self._sent_at: datetime | None = None
+
+    async def headers(self, stale: Mapping[str, str] | None = None) -> dict[str, str]:
+        """The client's credential seam: the session token as the XSRF-TOKEN header."""
+        return {XSRF_HEADER: await self.token((stale or {}).get(XSRF_HEADER))}
 
     async def token(self, stale: str | None = None) -> str:
         """The stored token while young and not `stale` (refused upstream), else a new login."""

@@ -61,9 +61,7 @@ class FailCode(IntEnum):
     INTERNAL_CALL_FAILED = 30008
 
 
-RETRYABLE_CODES = frozenset(
-    {FailCode.SERVER_ABNORMAL, FailCode.SYSTEM_BUSY, FailCode.INTERNAL_CALL_FAILED}
-)
+RETRYABLE_CODES = frozenset({FailCode.SYSTEM_BUSY, FailCode.INTERNAL_CALL_FAILED})
 CREDENTIAL_CODES = frozenset(
     {
         FailCode.SYSTEM_ID_MISSING,
@@ -73,13 +71,15 @@ CREDENTIAL_CODES = frozenset(
         FailCode.LOGIN_RESTRICTED,
     }
 )
-QUOTA_CODES = frozenset({FailCode.ACCESS_FREQUENCY, FailCode.DAILY_CAP})
+QUOTA_CODES = frozenset({FailCode.ACCESS_FREQUENCY, FailCode.SERVER_ABNORMAL, FailCode.DAILY_CAP})
+"""20004 is flow control as production OAuth clients meet it: back off and retry later."""
 
 _CODE_HINTS: dict[int, str] = {
     FailCode.NO_PERMISSION: "the API account may not use this interface (ask the installer to tick it)",
     FailCode.DEVICE_TYPE_MISMATCH: "some devices do not match devTypeId",
     FailCode.OUT_OF_HISTORY: "FusionSolar only serves the last 365 days",
-    FailCode.OWNER_NOT_AUTHORISED: "the plant owner has not authorised this API account",
+    FailCode.SERVER_ABNORMAL: "flow control, backing off",
+    FailCode.OWNER_NOT_AUTHORISED: "the plant owner has not authorised this data for fusionbridge",
     FailCode.SYSTEM_ID_MISSING: "unknown API user",
     FailCode.SYSTEM_FORBIDDEN: "API account forbidden",
     FailCode.SYSTEM_EXPIRED: "API account expired (its deadline has passed)",
@@ -214,6 +214,8 @@ def check_status(status: int, text: str) -> None:
         raise PlatformThrottled(
             f"FusionSolar throttled the platform (HTTP {status})", THROTTLE_RETRY_AFTER_S
         )
+    if status == 401 and not _has_fail_code(text):  # the gateway refused the bearer token
+        raise SessionExpired("FusionSolar refused the access token (HTTP 401)")
     if status >= 500:
         raise UnexpectedResponseError(f"FusionSolar answered HTTP {status}", text)
     if status != 200 and not _has_fail_code(text):
@@ -253,7 +255,7 @@ def raise_for_fail_code(code: int, message: str) -> None:
         if code == FailCode.DAILY_CAP:  # the client knows the zone, so it sets retry_after
             raise DailyCapError("FusionSolar daily call cap reached (failCode 20618)", 0.0)
         raise FusionSolarRateLimited(
-            f"FusionSolar rate limit (failCode 407): {detail or 'too frequent'}",
+            f"FusionSolar rate limit (failCode {code}): {detail or 'too frequent'}",
             THROTTLE_RETRY_AFTER_S,
         )
     if code in CREDENTIAL_CODES:

@@ -29,6 +29,7 @@ from fusionbridge.core.models import Month
 from fusionbridge.settings import FusionSolarSettings
 from fusionbridge.simulator.fleet import Fleet, FleetSpec, kwh, month_total
 from fusionbridge.simulator.fusionsolar_endpoints import HANDLERS, Days, SimError
+from fusionbridge.simulator.fusionsolar_oauth import OAuthSimConfig, SimOAuth
 
 FaultKind = Literal["http502", "http403", "http429", "reset", "slow", "empty", "html200", "fail"]
 PLANT_KPI = ("getKpiStationHour", "getKpiStationDay", "getKpiStationMonth", "getKpiStationYear")
@@ -73,6 +74,7 @@ class SimulatorConfig:
     token_in_header: bool = True
     token_in_cookie: bool = True
     history_days: int = 365
+    oauth: OAuthSimConfig = field(default_factory=OAuthSimConfig)
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +106,8 @@ class FusionSolarSimulator:
         self._day_counts: Counter[tuple[str, date]] = Counter()
         self.app = web.Application()
         self.app.router.add_post("/thirdData/{endpoint}", self._handle)
+        self.oauth = SimOAuth(self.config.oauth, self.clock)
+        self.oauth.register(self.app)
 
     # --- control and inspection ---------------------------------------------------------------
 
@@ -291,7 +295,9 @@ class FusionSolarSimulator:
         config = self.config
         token = request.headers.get("XSRF-TOKEN")
         issued = self._token_issued
-        if (
+        if request.headers.get("Authorization") is not None:
+            self.oauth.admit(request.headers["Authorization"], now)
+        elif (
             token is None
             or token != self._token
             or issued is None

@@ -153,6 +153,20 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             PRIMARY KEY (source, month, kind, period)
         ) STRICT, WITHOUT ROWID""",
     ),
+    (
+        # SPEC §12: the owner's OAuth Connect tokens and any refusal of them (one account).
+        """CREATE TABLE fusionsolar_oauth (
+            id INTEGER PRIMARY KEY CHECK (id = 1),
+            client_id TEXT NOT NULL,
+            access_token TEXT NOT NULL,
+            refresh_token TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            obtained_at TEXT NOT NULL,
+            refused_at TEXT,
+            refused_reason TEXT
+        ) STRICT""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
