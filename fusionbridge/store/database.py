@@ -13,8 +13,6 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import AbstractAsyncContextManager
 from typing import Any, Literal, Protocol
 
-from fusionbridge.errors import LedgerError
-
 Params = Sequence[Any]
 Dialect = Literal["sqlite", "postgresql"]
 
@@ -27,10 +25,6 @@ class Row(Protocol):
     def __len__(self) -> int: ...
 
     def __iter__(self) -> Iterator[Any]: ...
-
-
-class LedgerUnavailable(LedgerError):
-    """The database server cannot be reached now; unlike other ledger errors this may pass."""
 
 
 class Transaction(ABC):

@@ -16,8 +16,8 @@ import psycopg
 from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker
 
-from fusionbridge.errors import LedgerError
-from fusionbridge.store.database import Database, LedgerUnavailable, Params, Row, Transaction
+from fusionbridge.errors import LedgerError, LedgerUnavailable
+from fusionbridge.store.database import Database, Params, Row, Transaction
 from fusionbridge.store.pg_sql import bind, translate
 from fusionbridge.store.pg_url import redact, safe_location
 
