@@ -25,6 +25,7 @@ FORBIDDEN = [
     "pydantic",
     "pydantic_settings",
     "prometheus_client",
+    "psycopg",
 ]
 
 _PROBE = """

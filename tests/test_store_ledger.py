@@ -191,3 +191,21 @@ async def test_failed_commit_rolls_back(tmp_path: Path, clock: VirtualClock) -> 
         async with ledger._db.transaction() as tx:
             await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
         assert list(await ledger.pacing.load_endpoints()) == ["b"]
+
+
+async def test_change_marker_moves_with_any_commit(
+    ledger_target: Path | str, clock: VirtualClock
+) -> None:
+    async with (
+        Ledger.open(ledger_target, clock) as ledger,
+        Ledger.open(ledger_target, clock) as other,
+    ):
+        quiet = await ledger.change_marker()
+        await ledger.pacing.load_endpoints()
+        if ledger.dialect == "sqlite":  # PostgreSQL's WAL position may move without our commits
+            assert await ledger.change_marker() == quiet
+        await ledger.pacing.save_endpoint("mine", EndpointState(calls_on_day=1))
+        after_own = await ledger.change_marker()
+        assert after_own != quiet
+        await other.pacing.save_endpoint("theirs", EndpointState(calls_on_day=1))
+        assert await ledger.change_marker() != after_own

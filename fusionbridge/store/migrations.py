@@ -196,7 +196,11 @@ async def _version(reader: Database | Transaction, dialect: Dialect) -> int:
     if dialect == "sqlite":
         row = await reader.fetchone("PRAGMA user_version")
         return int(row[0]) if row else 0
-    exists = await reader.fetchone("SELECT to_regclass('schema_history') IS NOT NULL")
+    # a catalog scan, not to_regclass: a name lookup may answer from this session's stale cache
+    exists = await reader.fetchone(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+        "WHERE schemaname = current_schema() AND tablename = 'schema_history')"
+    )
     if exists is None or not exists[0]:
         return 0
     row = await reader.fetchone("SELECT coalesce(max(version), 0) FROM schema_history")
