@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import psycopg
@@ -12,10 +13,11 @@ import pytest
 
 from fusionbridge.cli.main import main
 from fusionbridge.clock import VirtualClock
+from fusionbridge.core.models import DEVICE_METRIC, EnergyReading, Month, SourceKind, SourceRef
 from fusionbridge.errors import ConfigError, LedgerError, LedgerUnavailable
 from fusionbridge.fusionsolar.state import EndpointState
 from fusionbridge.settings import load_settings
-from fusionbridge.store import SCHEMA_VERSION, Ledger, migrations_pg
+from fusionbridge.store import SCHEMA_VERSION, Ledger, migrations, migrations_pg
 from fusionbridge.store.migrations import MIGRATIONS
 from fusionbridge.store.migrations_pg import postgres_step
 from fusionbridge.store.pg_sql import bind, translate
@@ -219,3 +221,51 @@ async def test_ledger_survives_a_server_restart(postgres: PostgresServer) -> Non
 async def test_a_malformed_url_given_directly_is_a_config_error() -> None:
     with pytest.raises(ConfigError, match=r"storage\.url: must start with postgresql://"):
         await Ledger.connect("mysql://x:y@db/ledger", VirtualClock(T0))
+
+
+async def test_a_table_rebuild_step_keeps_ids_moving(
+    postgres: PostgresServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SQLite's way to change a table (copy, drop, rename) translates and keeps ids unique."""
+    url = postgres.database()
+    source = SourceRef(SourceKind.DEVICE, "1000000000000001", DEVICE_METRIC)
+
+    def reading(kwh: str) -> EnergyReading:
+        return EnergyReading(source, Month(2025, 1), Decimal(kwh), kwh, DEVICE_METRIC, T0)
+
+    async with Ledger.open(url, VirtualClock(T0)) as ledger:
+        await ledger.energy.save_readings([reading("1.5")])
+    rebuild = (
+        """CREATE TABLE energy_history_new (
+            id INTEGER PRIMARY KEY,
+            source TEXT NOT NULL,
+            period TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            previous_kwh TEXT,
+            raw TEXT NOT NULL,
+            key TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            note TEXT
+        ) STRICT""",
+        """INSERT INTO energy_history_new (id, source, period, kwh, previous_kwh, raw, key,
+            fetched_at) SELECT id, source, period, kwh, previous_kwh, raw, key, fetched_at
+            FROM energy_history""",
+        "DROP TABLE energy_history",
+        "ALTER TABLE energy_history_new RENAME TO energy_history",
+        "CREATE INDEX energy_history_by_period ON energy_history (source, period)",
+        """CREATE TRIGGER energy_history_no_delete BEFORE DELETE ON energy_history
+        BEGIN SELECT RAISE(ABORT, 'energy_history is append-only'); END""",
+    )
+    monkeypatch.setattr(migrations, "MIGRATIONS", (*migrations.MIGRATIONS, rebuild))
+    monkeypatch.setattr(migrations, "SCHEMA_VERSION", SCHEMA_VERSION + 1)
+    async with Ledger.open(url, VirtualClock(T0)) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION + 1
+        await ledger.energy.save_readings([reading("2.5")])
+        history = await ledger.energy.history(source, Month(2025, 1))
+        assert [(r.kwh, previous) for r, previous in history] == [
+            (Decimal("1.5"), None),
+            (Decimal("2.5"), Decimal("1.5")),
+        ]
+        with pytest.raises(LedgerError, match="append-only"):
+            async with ledger._db.transaction() as tx:
+                await tx.execute("DELETE FROM energy_history")

@@ -10,7 +10,7 @@ from datetime import datetime
 from fusionbridge.errors import LedgerError
 from fusionbridge.store.columns import instant_text
 from fusionbridge.store.database import Database, Dialect, Transaction
-from fusionbridge.store.migrations_pg import postgres_step
+from fusionbridge.store.migrations_pg import RESYNC_IDENTITIES, postgres_step
 
 # Each step is a tuple of single statements (no executescript: it would COMMIT our transaction).
 # Append new steps; never edit an applied one.
@@ -182,6 +182,8 @@ async def migrate(db: Database, at: datetime) -> int:
             )
             if db.dialect == "sqlite":
                 await tx.execute(f"PRAGMA user_version = {version:d}")
+            else:
+                await tx.execute(RESYNC_IDENTITIES)
         current = version
     return current
 

@@ -18,6 +18,18 @@ POSTGRES_STEPS: dict[int, tuple[str, ...]] = {}
 REFUSE_FUNCTION = """CREATE OR REPLACE FUNCTION fusionbridge_refuse() RETURNS trigger
 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0]; END $$"""
 
+RESYNC_IDENTITIES = """DO $$ DECLARE r record; BEGIN
+    FOR r IN SELECT table_name, column_name FROM information_schema.columns
+        WHERE table_schema = current_schema() AND is_identity = 'YES'
+    LOOP
+        EXECUTE format('SELECT setval(pg_get_serial_sequence(%L, %L), '
+            'coalesce(max(%I), 0) + 1, false) FROM %I',
+            r.table_name, r.column_name, r.column_name, r.table_name);
+    END LOOP;
+END $$"""
+"""Run after every step: rows copied with their ids (a SQLite-style table rebuild) must not leave
+an identity behind them, or the next insert would collide; SQLite's rowid needs no such care."""
+
 _TABLE_OPTIONS = re.compile(
     r"\)\s*(STRICT\s*,\s*WITHOUT ROWID|WITHOUT ROWID\s*,\s*STRICT|STRICT|WITHOUT ROWID)\s*$"
 )
