@@ -72,10 +72,14 @@ def test_every_step_has_a_postgres_form() -> None:
 
 def test_untranslatable_statement_is_refused_by_step(monkeypatch: pytest.MonkeyPatch) -> None:
     step = ("CREATE VIRTUAL TABLE notes USING fts5(body)",)
-    with pytest.raises(LedgerError, match=r"step 9 has no PostgreSQL form.*POSTGRES_STEPS"):
+    with pytest.raises(LedgerError, match=r"step 9 has no PostgreSQL form.*POSTGRES_FORMS"):
         postgres_step(9, step)
-    monkeypatch.setitem(migrations_pg.POSTGRES_STEPS, 9, ("CREATE TABLE notes (body TEXT)",))
-    assert postgres_step(9, step) == ("CREATE TABLE notes (body TEXT)",)
+    form = ("CREATE TABLE notes (body TEXT)", "CREATE INDEX notes_by_body ON notes (body)")
+    monkeypatch.setitem(migrations_pg.POSTGRES_FORMS, step[0], form)
+    assert postgres_step(9, ("CREATE TABLE a (b INTEGER) STRICT", *step)) == (
+        "CREATE TABLE a (b BIGINT)",
+        *form,
+    )
     added = postgres_step(10, ("ALTER TABLE submissions ADD COLUMN held_at INTEGER",))
     assert added == ("ALTER TABLE submissions ADD COLUMN held_at BIGINT",)
 

@@ -1,9 +1,13 @@
 """The PostgreSQL twin of every SQLite migration step: derived by rule, or written out by hand.
 
-`MIGRATIONS` (SQLite, applied byte-for-byte in the field) stays the one list of steps. Each
-step's PostgreSQL form is `POSTGRES_STEPS[n]` when a hand-written one exists, else the mechanical
-translation below, which knows CREATE TABLE/INDEX, ALTER TABLE, DROP and the append-only trigger
-idiom (`BEGIN SELECT RAISE(ABORT, '…'); END`) and refuses anything else by name.
+`MIGRATIONS` (SQLite, applied byte-for-byte in the field) stays the one list of steps. Each of a
+step's statements becomes, on PostgreSQL, its entry in `POSTGRES_FORMS` when one is written
+there (keyed by the SQLite statement itself, so reordering steps at merge time moves nothing),
+else the mechanical translation below. The rules know CREATE TABLE (STRICT and WITHOUT ROWID
+dropped, INTEGER → BIGINT, `INTEGER PRIMARY KEY` → identity, REAL, BLOB), ALTER TABLE, CREATE
+INDEX, DROP, INSERT/UPDATE/DELETE, and the append-only trigger idiom
+(`BEFORE … BEGIN SELECT RAISE(ABORT, '…'); END`); anything else is refused with the step
+number and the statement's head, at the first PostgreSQL open and in the test suite.
 """
 
 from __future__ import annotations
@@ -12,8 +16,9 @@ import re
 
 from fusionbridge.errors import LedgerError
 
-POSTGRES_STEPS: dict[int, tuple[str, ...]] = {}
-"""Hand-written PostgreSQL forms by step number (1-based), for steps the rules cannot translate."""
+POSTGRES_FORMS: dict[str, tuple[str, ...]] = {}
+"""Hand-written PostgreSQL statements for a SQLite statement the rules cannot (or must not)
+translate, keyed by that statement with its whitespace collapsed (`" ".join(sql.split())`)."""
 
 REFUSE_FUNCTION = """CREATE OR REPLACE FUNCTION fusionbridge_refuse() RETURNS trigger
 LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION USING MESSAGE = TG_ARGV[0]; END $$"""
@@ -51,11 +56,10 @@ _PLAIN = re.compile(
 
 def postgres_step(number: int, sqlite_step: tuple[str, ...]) -> tuple[str, ...]:
     """Step `number` (1-based) for PostgreSQL; LedgerError naming a statement it cannot take."""
-    if number in POSTGRES_STEPS:
-        return POSTGRES_STEPS[number]
     out: list[str] = []
     for statement in sqlite_step:
-        out.extend(_translate(number, " ".join(statement.split())))
+        flat = " ".join(statement.split())
+        out.extend(POSTGRES_FORMS.get(flat) or _translate(number, flat))
     return tuple(out)
 
 
@@ -85,5 +89,5 @@ def _refused(number: int, statement: str) -> LedgerError:
     head = statement[:60]
     return LedgerError(
         f"migration step {number} has no PostgreSQL form for `{head}…`: "
-        "add one to POSTGRES_STEPS in store/migrations_pg.py"
+        "add its form to POSTGRES_FORMS in store/migrations_pg.py"
     )
