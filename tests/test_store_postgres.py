@@ -273,3 +273,15 @@ async def test_a_table_rebuild_step_keeps_ids_moving(
         with pytest.raises(LedgerError, match="append-only"):
             async with ledger._db.transaction() as tx:
                 await tx.execute("DELETE FROM energy_history")
+
+
+async def test_connection_options_default_but_the_url_wins(postgres: PostgresServer) -> None:
+    url = postgres.database()
+    async with Ledger.open(url, VirtualClock(T0)) as ledger:
+        row = await ledger._db.fetchone("SELECT current_setting('application_name')")
+        assert row is not None
+        assert row[0] == "fusionbridge"
+    async with Ledger.open(url + "&application_name=fleet-a", VirtualClock(T0)) as ledger:
+        row = await ledger._db.fetchone("SELECT current_setting('application_name')")
+        assert row is not None
+        assert row[0] == "fleet-a"

@@ -13,6 +13,7 @@ from contextlib import asynccontextmanager, contextmanager, suppress
 from typing import Any, TypeVar
 
 import psycopg
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.pq import TransactionStatus
 from psycopg.rows import RowMaker
 
@@ -21,7 +22,14 @@ from fusionbridge.store.database import Database, Params, Row, Transaction
 from fusionbridge.store.pg_sql import bind, translate
 from fusionbridge.store.pg_url import redact, safe_location
 
-CONNECT_TIMEOUT_S = 5
+CONNECT_OPTIONS: dict[str, str | int] = {
+    "connect_timeout": 5,
+    "application_name": "fusionbridge",
+    "keepalives_idle": 30,  # a server that vanished without a word is noticed in about a minute
+    "keepalives_interval": 10,
+    "keepalives_count": 3,
+}
+"""libpq options used unless the URL sets them itself."""
 WRITER_LOCK = 0x46425F4C  # "FB_L": the advisory lock every write transaction holds
 T = TypeVar("T")
 
@@ -152,11 +160,10 @@ class PostgresDatabase(Database):
         await self._discard()
         with self._translated("connect"):
             try:
+                given = conninfo_to_dict(self._url)
+                defaults = {k: v for k, v in CONNECT_OPTIONS.items() if k not in given}
                 self._conn = await psycopg.AsyncConnection.connect(
-                    self._url,
-                    autocommit=True,
-                    connect_timeout=CONNECT_TIMEOUT_S,
-                    application_name="fusionbridge",
+                    make_conninfo(self._url, **defaults), autocommit=True
                 )
             except psycopg.ProgrammingError as exc:  # a malformed URL: libpq would echo it
                 raise LedgerError("ledger connect failed: storage.url is not usable") from exc
