@@ -18,7 +18,7 @@ Dialect = Literal["sqlite", "postgresql"]
 
 
 class Row(Protocol):
-    """A result row, read by position or by column name (sqlite3.Row and `pg_rows.Row` are)."""
+    """A result row, read by position or by column name (sqlite3.Row and postgres.PgRow are)."""
 
     def __getitem__(self, key: Any, /) -> Any: ...
 

@@ -13,7 +13,8 @@ from fusionbridge.store.database import Database, Dialect, Transaction
 from fusionbridge.store.migrations_pg import RESYNC_IDENTITIES, postgres_step
 
 # Each step is a tuple of single statements (no executescript: it would COMMIT our transaction).
-# Append new steps; never edit an applied one.
+# Append new steps; never edit an applied one. PostgreSQL runs each step's twin from
+# migrations_pg.postgres_step; a statement its rules refuse gets a POSTGRES_FORMS entry there.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE schema_history (
