@@ -8,7 +8,9 @@ of per 5 s. Call counts and ratios carry over to the real windows; wall times do
 
 Reported: FusionSolar calls against the minimum the SPEC §6 batching rules allow, REDEX requests
 against the minimum for the items due, 407/429 answers, whether REDEX ends up holding exactly the
-simulator's truth, and the peak RSS of each fusionbridge process.
+simulator's truth, and the peak RSS of each fusionbridge process. With `--postgres-url` (an
+empty database) the ledger is in PostgreSQL instead of a SQLite file; the URL reaches the
+children as their FUSIONBRIDGE_STORAGE__URL secret.
 """
 
 from __future__ import annotations
@@ -201,6 +203,7 @@ async def run(args: argparse.Namespace, workdir: Path) -> int:
     rx_made = redex.count()
     throttled = redex.count(status=429)
 
+    print(f"ledger: {'PostgreSQL' if args.postgres_url else 'SQLite'}")
     print(
         f"fleet: {args.inverters} inverters (types 1 and 38) over {args.plants} plants; "
         f"months {months[0]}..{months[-1]}; FusionSolar window {args.interval} s, "
@@ -241,7 +244,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--months", type=int, default=12, help="closed months back from now")
     parser.add_argument("--interval", type=float, default=0.1, help="FusionSolar window, seconds")
     parser.add_argument("--redex-period", type=float, default=0.2, help="REDEX window, seconds")
+    parser.add_argument("--postgres-url", help="an empty PostgreSQL database for the ledger")
     args = parser.parse_args(argv)
+    if args.postgres_url:
+        os.environ["FUSIONBRIDGE_STORAGE__URL"] = args.postgres_url
     with tempfile.TemporaryDirectory(prefix="fusionbridge-bench-") as workdir:
         return asyncio.run(run(args, Path(workdir)))
 

@@ -53,7 +53,7 @@ async def open_runtime(
     metrics = metrics or Metrics()
     tuning = tuning or Tuning()
     async with AsyncExitStack() as stack:
-        ledger = await stack.enter_async_context(Ledger.open(settings.storage.path, clock))
+        ledger = await stack.enter_async_context(Ledger.open(settings.storage, clock))
         try:
             fs_session = fusionsolar_client.make_session(settings.fusionsolar)
         except OSError as exc:

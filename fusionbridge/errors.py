@@ -2,7 +2,8 @@
 
     FusionBridgeError
     ├── ConfigError ............................ bad settings; the process exits 78
-    ├── LedgerError ............................ the SQLite ledger cannot be used
+    ├── LedgerError ............................ the ledger (SQLite or PostgreSQL) cannot be used
+    │   └── LedgerUnavailable .................. the PostgreSQL server is unreachable now; may pass
     ├── SourceNotFoundError .................... an [[inverters]] entry names nothing FusionSolar lists
     └── UpstreamError .......................... a remote API did not give a usable answer
         ├── CredentialsError ................... wrong or locked credentials: stop, never retry in a loop
@@ -40,6 +41,10 @@ class ConfigError(FusionBridgeError):
 
 class LedgerError(FusionBridgeError):
     """The ledger cannot be opened, migrated or written."""
+
+
+class LedgerUnavailable(LedgerError):
+    """The database server cannot be reached now; unlike other ledger errors this may pass."""
 
 
 class SourceNotFoundError(FusionBridgeError):

@@ -198,7 +198,25 @@ class ScheduleSettings(_Section):
 
 
 class StorageSettings(_Section):
+    """Where the ledger lives: the SQLite `path`, or PostgreSQL at `url` (a secret) when set."""
+
     path: Path = Path("./data/fusionbridge.db")
+    url: SecretStr | None = None
+
+    @field_validator("url", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: Any) -> Any:
+        return None if value in ("", None) else value
+
+    @field_validator("url")
+    @classmethod
+    def _postgres_url(cls, value: SecretStr | None) -> SecretStr | None:
+        from fusionbridge.store.pg_url import url_problem  # not at import: the store loads drivers
+
+        problem = None if value is None else url_problem(value.get_secret_value())
+        if problem is not None:
+            raise ValueError(problem)
+        return value
 
 
 class HttpSettings(_Section):

@@ -1,11 +1,14 @@
-"""Shared fixtures: a clean environment so no developer's FUSIONBRIDGE_* leaks into a test."""
+"""Shared fixtures: a clean environment, and a ledger of each backend for the store tests."""
 
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+
+from tests.postgres_server import PostgresServer, remove_server, start_server
 
 
 @pytest.fixture(autouse=True)
@@ -14,3 +17,34 @@ def _isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         if key.startswith("FUSIONBRIDGE_"):
             monkeypatch.delenv(key)
     monkeypatch.chdir(tmp_path)
+
+
+@pytest.fixture(scope="session")
+def postgres() -> Iterator[PostgresServer]:
+    """One throw-away PostgreSQL cluster for the session; the tests that need it skip without it."""
+    try:
+        server = start_server()
+    except LookupError as exc:
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        remove_server(server)
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def ledger_backend(request: pytest.FixtureRequest) -> str:
+    """Which database a store test runs against: every store test runs against both."""
+    backend: str = request.param
+    return backend
+
+
+@pytest.fixture
+def ledger_target(
+    ledger_backend: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> Path | str:
+    """A fresh, empty ledger of the backend under test: a SQLite path or a PostgreSQL URL."""
+    if ledger_backend == "sqlite":
+        return tmp_path / "ledger.db"
+    server: PostgresServer = request.getfixturevalue("postgres")
+    return server.database()

@@ -47,7 +47,7 @@ def payload(step: int) -> str:
     return json.dumps({"RemoteInvId": inverter(step), "Jan": str(month_kwh(step))})
 
 
-async def write_until_killed(path: Path, hang_at: int | None) -> None:
+async def write_until_killed(path: Path | str, hang_at: int | None) -> None:
     clock = SystemClock()
     async with Ledger.open(path, clock) as ledger:
         for request in await ledger.submissions.in_flight():
@@ -80,4 +80,5 @@ async def write_until_killed(path: Path, hang_at: int | None) -> None:
 
 if __name__ == "__main__":
     hang = int(sys.argv[2]) if len(sys.argv) > 2 else None
-    asyncio.run(write_until_killed(Path(sys.argv[1]), hang))
+    target = sys.argv[1]
+    asyncio.run(write_until_killed(target if "://" in target else Path(target), hang))

@@ -61,7 +61,8 @@ def env_name(path: tuple[str, ...]) -> str:
 
 
 def secret_paths() -> set[tuple[str, ...]]:
-    return {path for path, field in scalar_settings(Settings) if field.annotation is SecretStr}
+    secret = (SecretStr, SecretStr | None)
+    return {path for path, field in scalar_settings(Settings) if field.annotation in secret}
 
 
 def known_env_names() -> set[str]:
@@ -79,6 +80,7 @@ def test_model_walk_sees_sections_secrets_and_only_inverters_as_a_list() -> None
         ("redex", "client_secret"),
         ("redex", "api_key"),
         ("redex", "access_token"),
+        ("storage", "url"),
     }
     lists = {
         name
@@ -137,7 +139,7 @@ def test_env_example_uncommented_is_valid_and_shows_the_defaults(tmp_path: Path)
     secrets = {env_name(path) for path in secret_paths()}
     lines = []
     for _, key, shown in env_assignments():
-        if key in META_KEYS:
+        if key in META_KEYS or key == env_name(("storage", "url")):  # set, it leaves SQLite
             continue
         lines.append(f"{key}={'placeholder-' + key.lower() if key in secrets else shown}")
     (tmp_path / ".env").write_text("\n".join(lines) + "\n", encoding="utf-8")
@@ -183,7 +185,7 @@ def toml_keys_with_commented() -> set[tuple[str, ...]]:
 def test_toml_example_loads_with_secrets_from_the_environment(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    for path in secret_paths() - {("redex", "access_token")}:
+    for path in secret_paths() - {("redex", "access_token"), ("storage", "url")}:
         monkeypatch.setenv(env_name(path), "from-environment")
     settings = load_settings(TOML_EXAMPLE)
     assert settings.timezone == "Europe/Amsterdam"

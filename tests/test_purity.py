@@ -23,7 +23,15 @@ WIRE_MODULES = [
     "fusionbridge.fusionsolar.oauth_wire",
     "fusionbridge.redex.wire",
 ]
-IO_LIBRARIES = ["aiohttp", "aiosqlite", "sqlite3", "apscheduler", "structlog", "prometheus_client"]
+IO_LIBRARIES = [
+    "aiohttp",
+    "aiosqlite",
+    "sqlite3",
+    "psycopg",
+    "apscheduler",
+    "structlog",
+    "prometheus_client",
+]
 CORE_FORBIDDEN = [*IO_LIBRARIES, "pydantic", "pydantic_settings"]
 """The core takes plain domain values; the wire modules may parse settings but do no I/O."""
 

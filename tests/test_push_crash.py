@@ -1,5 +1,7 @@
 """A push killed with SIGKILL mid-request loses nothing, and the next push re-sends at most one item.
 
+It runs with the ledger in a SQLite file and in PostgreSQL (the URL given as the secret env var).
+
 The push runs as a real `python -m fusionbridge push` child against simulators served by this
 test process. REDEX answers the child's first monthly-data request and holds the second open;
 the kill lands while that second request is in flight, the worst moment for a ledger.
@@ -42,7 +44,7 @@ async def wait_for_second_request(pipeline: Pipeline, child: asyncio.subprocess.
 
 
 async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
-    tmp_path: Path,
+    tmp_path: Path, ledger_target: Path | str
 ) -> None:
     clock = SystemClock()
     current = Month.containing(datetime.now(UTC), ZoneInfo("UTC"))
@@ -53,8 +55,10 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         redex = {"batch_size": 1}  # one item per request: a kill can cut exactly one
-        settings = pipeline.settings(inverters, redex=redex)
+        url = {} if isinstance(ledger_target, Path) else {"url": ledger_target}
+        settings = pipeline.settings(inverters, redex=redex, storage=url)
         config = pipeline.write_toml(tmp_path / "fusionbridge.toml", inverters, redex=redex)
+        env = {f"FUSIONBRIDGE_STORAGE__{k.upper()}": v for k, v in url.items()}
         async with pipeline.runtime(settings, clock) as rt:
             await sync(rt, first=first, last=last)
             truth = {e["remote_inv_id"]: pipeline.truth(e, first, last) for e in inverters}
@@ -64,7 +68,7 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
         child = await asyncio.create_subprocess_exec(
             *(sys.executable, "-m", "fusionbridge", "--config", str(config), "push", "--wait", "5"),
             cwd=tmp_path,
-            env={**os.environ, "PYTHONPATH": str(REPO)},
+            env={**os.environ, **env, "PYTHONPATH": str(REPO)},
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )

@@ -1,4 +1,7 @@
-"""A ledger writer killed with SIGKILL loses nothing committed and shows no half transaction."""
+"""A ledger writer killed with SIGKILL loses nothing committed and shows no half transaction.
+
+Runs against both backends: a SQLite file, and a PostgreSQL server that sees its client vanish.
+"""
 
 from __future__ import annotations
 
@@ -22,7 +25,7 @@ transaction each time: mid begin_request, mid finish_request, mid save_readings.
 
 
 async def run_child_until(
-    path: Path, stop_after: tuple[str, int], hang_at: int | None
+    path: Path | str, stop_after: tuple[str, int], hang_at: int | None
 ) -> list[str]:
     """Start the writer, read its commit lines until `stop_after` appears, SIGKILL it."""
     args = [sys.executable, "-m", "tests.store_crash_child", str(path)]
@@ -59,8 +62,8 @@ def committed(lines: list[str], kind: str) -> dict[int, int | None]:
     return out
 
 
-async def test_sigkill_mid_write_loses_nothing_committed(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
+async def test_sigkill_mid_write_loses_nothing_committed(ledger_target: Path | str) -> None:
+    path = ledger_target
     reported: dict[str, dict[int, int | None]] = {"readings": {}, "begun": {}, "finished": {}}
     for kill_after in KILL_AFTER:
         async with Ledger.open(path, VirtualClock(datetime.now(UTC))) as ledger:
@@ -72,7 +75,7 @@ async def test_sigkill_mid_write_loses_nothing_committed(tmp_path: Path) -> None
     assert len(reported["finished"]) >= len(KILL_AFTER) * (STEPS_PER_ROUND - 1)
 
 
-async def check_consistent(path: Path, reported: dict[str, dict[int, int | None]]) -> None:
+async def check_consistent(path: Path | str, reported: dict[str, dict[int, int | None]]) -> None:
     """Integrity ok; everything reported committed is there; no transaction half applied."""
     async with Ledger.open(path, VirtualClock(datetime.now(UTC))) as ledger:
         assert await ledger.integrity_check() == ["ok"]
@@ -116,8 +119,8 @@ async def check_consistent(path: Path, reported: dict[str, dict[int, int | None]
     assert len(records) == len(log)
 
 
-async def test_sigkill_during_a_request_leaves_it_in_flight(tmp_path: Path) -> None:
-    path = tmp_path / "ledger.db"
+async def test_sigkill_during_a_request_leaves_it_in_flight(ledger_target: Path | str) -> None:
+    path = ledger_target
     lines = await run_child_until(path, ("begun", 3), hang_at=3)
     hung_request = committed(lines, "begun")[3]
     assert hung_request is not None

@@ -12,8 +12,8 @@ from fusionbridge.store.job_runs import MAX_ERROR_CHARS, redact_error
 T0 = datetime(2025, 3, 3, 6, 30, tzinfo=UTC)
 
 
-async def test_job_runs_round_trip_and_survive_restart(tmp_path: Path) -> None:
-    path = tmp_path / "l.db"
+async def test_job_runs_round_trip_and_survive_restart(ledger_target: Path | str) -> None:
+    path = ledger_target
     t1, t2, t3 = (T0 + timedelta(minutes=n) for n in (1, 2, 3))
     async with Ledger.open(path, VirtualClock(T0)) as ledger:
         assert await ledger.jobs.runs() == {}
@@ -30,8 +30,8 @@ async def test_job_runs_round_trip_and_survive_restart(tmp_path: Path) -> None:
     }
 
 
-async def test_success_keeps_the_last_failure_for_the_record(tmp_path: Path) -> None:
-    async with Ledger.open(tmp_path / "l.db", VirtualClock(T0)) as ledger:
+async def test_success_keeps_the_last_failure_for_the_record(ledger_target: Path | str) -> None:
+    async with Ledger.open(ledger_target, VirtualClock(T0)) as ledger:
         await ledger.jobs.finished("push", T0, ok=False, error=None)
         await ledger.jobs.finished("push", T0 + timedelta(hours=1), ok=True, error=None)
         run = (await ledger.jobs.runs())["push"]

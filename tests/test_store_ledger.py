@@ -1,4 +1,7 @@
-"""Opening the ledger: directory, PRAGMAs, migrations, refusal of newer files, error translation."""
+"""Opening the ledger: directory, PRAGMAs, migrations, refusal of newer files, error translation.
+
+The backend-neutral tests run against SQLite and PostgreSQL; the rest are about SQLite's file.
+"""
 
 from __future__ import annotations
 
@@ -27,6 +30,31 @@ def _tables(path: Path) -> set[str]:
     return {name for (name,) in rows}
 
 
+async def _ledger_tables(ledger: Ledger) -> set[str]:
+    if ledger.dialect == "sqlite":
+        sql = "SELECT name FROM sqlite_master WHERE type = 'table'"
+    else:
+        sql = "SELECT tablename FROM pg_tables WHERE schemaname = current_schema()"
+    return {str(row[0]) for row in await ledger._db.fetchall(sql)}
+
+
+async def _history(ledger: Ledger) -> list[tuple[int, str]]:
+    rows = await ledger._db.fetchall("SELECT version, applied_at FROM schema_history ORDER BY 1")
+    return [(int(row[0]), str(row[1])) for row in rows]
+
+
+async def test_open_migrates_an_empty_ledger(
+    ledger_target: Path | str, clock: VirtualClock
+) -> None:
+    async with Ledger.open(ledger_target, clock) as ledger:
+        assert ledger.schema_version == SCHEMA_VERSION
+        assert await ledger.integrity_check() == ["ok"]
+        assert {"schema_history", "endpoint_pacing", "submissions"} <= await _ledger_tables(ledger)
+        assert await _history(ledger) == [
+            (v, "2025-03-01T06:30:00.000000+00:00") for v in range(1, SCHEMA_VERSION + 1)
+        ]
+
+
 async def test_open_creates_directory_and_migrates_empty_file(
     tmp_path: Path, clock: VirtualClock
 ) -> None:
@@ -53,50 +81,48 @@ async def test_connection_pragmas(tmp_path: Path, clock: VirtualClock) -> None:
         assert tuple((await db.fetchone("PRAGMA busy_timeout")) or ()) == (5000,)
 
 
-async def test_reopen_is_idempotent(tmp_path: Path, clock: VirtualClock) -> None:
-    path = tmp_path / "l.db"
-    async with Ledger.open(path, clock):
+async def test_reopen_is_idempotent(ledger_target: Path | str, clock: VirtualClock) -> None:
+    async with Ledger.open(ledger_target, clock):
         pass
     clock.advance(3600)
-    async with Ledger.open(path, clock) as ledger:
+    async with Ledger.open(ledger_target, clock) as ledger:
         assert ledger.schema_version == SCHEMA_VERSION
-    with sqlite3.connect(path) as conn:
-        count = conn.execute("SELECT count(*) FROM schema_history").fetchone()
-    assert count == (SCHEMA_VERSION,)
+        assert len(await _history(ledger)) == SCHEMA_VERSION
 
 
 async def test_upgrade_from_first_version_keeps_data(
-    tmp_path: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+    ledger_target: Path | str, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "l.db"
     paced = EndpointState(last_call=T0, calls_on_day=3)
     with monkeypatch.context() as patched:
         patched.setattr(migrations, "SCHEMA_VERSION", 1)
-        async with Ledger.open(path, clock) as old:
+        async with Ledger.open(ledger_target, clock) as old:
             assert old.schema_version == 1
             await old.pacing.save_endpoint("getDevKpiDay", paced)
-    assert "submissions" not in _tables(path)
+            assert "submissions" not in await _ledger_tables(old)
     clock.advance(60)
-    async with Ledger.open(path, clock) as ledger:
+    async with Ledger.open(ledger_target, clock) as ledger:
         assert ledger.schema_version == SCHEMA_VERSION
         assert await ledger.pacing.load_endpoints() == {"getDevKpiDay": paced}
         assert await ledger.submissions.records() == []
-    with sqlite3.connect(path) as conn:
-        applied = conn.execute("SELECT version, applied_at FROM schema_history").fetchall()
+        applied = await _history(ledger)
     assert applied[:2] == [
         (1, "2025-03-01T06:30:00.000000+00:00"),
         (2, "2025-03-01T06:31:00.000000+00:00"),
     ]
 
 
-async def test_newer_ledger_is_refused(tmp_path: Path, clock: VirtualClock) -> None:
-    path = tmp_path / "l.db"
-    async with Ledger.open(path, clock):
-        pass
-    with sqlite3.connect(path) as conn:
-        conn.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+async def test_newer_ledger_is_refused(ledger_target: Path | str, clock: VirtualClock) -> None:
+    async with Ledger.open(ledger_target, clock) as ledger, ledger._db.transaction() as tx:
+        if ledger.dialect == "sqlite":
+            await tx.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+        else:
+            await tx.execute(
+                "INSERT INTO schema_history (version, applied_at) VALUES (?, 'later')",
+                (SCHEMA_VERSION + 1,),
+            )
     with pytest.raises(LedgerError, match="newer than this fusionbridge"):
-        async with Ledger.open(path, clock):
+        async with Ledger.open(ledger_target, clock):
             pass
 
 
@@ -118,8 +144,10 @@ async def test_unwritable_directory_is_a_ledger_error(tmp_path: Path, clock: Vir
     assert isinstance(caught.value.__cause__, OSError)
 
 
-async def test_use_after_close_is_a_ledger_error(tmp_path: Path, clock: VirtualClock) -> None:
-    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
+async def test_use_after_close_is_a_ledger_error(
+    ledger_target: Path | str, clock: VirtualClock
+) -> None:
+    async with Ledger.open(ledger_target, clock) as ledger:
         pass
     with pytest.raises(LedgerError):
         await ledger.pacing.load_session()
@@ -131,9 +159,11 @@ async def _insert_twice(ledger: Ledger) -> None:
         await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('a')")
 
 
-async def test_failed_transaction_rolls_back(tmp_path: Path, clock: VirtualClock) -> None:
-    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
-        with pytest.raises(LedgerError, match="UNIQUE"):
+async def test_failed_transaction_rolls_back(
+    ledger_target: Path | str, clock: VirtualClock
+) -> None:
+    async with Ledger.open(ledger_target, clock) as ledger:
+        with pytest.raises(LedgerError, match=r"(?i)unique"):
             await _insert_twice(ledger)
         assert await ledger.pacing.load_endpoints() == {}
         # the connection is usable again after the rollback
@@ -161,3 +191,21 @@ async def test_failed_commit_rolls_back(tmp_path: Path, clock: VirtualClock) -> 
         async with ledger._db.transaction() as tx:
             await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
         assert list(await ledger.pacing.load_endpoints()) == ["b"]
+
+
+async def test_change_marker_moves_with_any_commit(
+    ledger_target: Path | str, clock: VirtualClock
+) -> None:
+    async with (
+        Ledger.open(ledger_target, clock) as ledger,
+        Ledger.open(ledger_target, clock) as other,
+    ):
+        quiet = await ledger.change_marker()
+        await ledger.pacing.load_endpoints()
+        if ledger.dialect == "sqlite":  # PostgreSQL's WAL position may move without our commits
+            assert await ledger.change_marker() == quiet
+        await ledger.pacing.save_endpoint("mine", EndpointState(calls_on_day=1))
+        after_own = await ledger.change_marker()
+        assert after_own != quiet
+        await other.pacing.save_endpoint("theirs", EndpointState(calls_on_day=1))
+        assert await ledger.change_marker() != after_own

@@ -12,14 +12,14 @@ from fusionbridge.store import Ledger
 T0 = datetime(2025, 3, 1, 6, 30, 15, 123456, tzinfo=UTC)
 
 
-async def test_empty_ledger_has_empty_pacing(tmp_path: Path) -> None:
-    async with Ledger.open(tmp_path / "l.db", VirtualClock(T0)) as ledger:
+async def test_empty_ledger_has_empty_pacing(ledger_target: Path | str) -> None:
+    async with Ledger.open(ledger_target, VirtualClock(T0)) as ledger:
         assert await ledger.pacing.load_endpoints() == {}
         assert await ledger.pacing.load_session() == SessionState()
 
 
-async def test_pacing_survives_restart(tmp_path: Path) -> None:
-    path = tmp_path / "l.db"
+async def test_pacing_survives_restart(ledger_target: Path | str) -> None:
+    path = ledger_target
     clock = VirtualClock(T0)
     cet = timezone(timedelta(hours=1))
     month = EndpointState(
@@ -49,8 +49,8 @@ async def test_pacing_survives_restart(tmp_path: Path) -> None:
     assert restored == session
 
 
-async def test_session_is_replaced_not_merged(tmp_path: Path) -> None:
-    async with Ledger.open(tmp_path / "l.db", VirtualClock(T0)) as ledger:
+async def test_session_is_replaced_not_merged(ledger_target: Path | str) -> None:
+    async with Ledger.open(ledger_target, VirtualClock(T0)) as ledger:
         await ledger.pacing.save_session(
             SessionState(token="a", logged_in_at=T0, login_attempts=(T0,))
         )

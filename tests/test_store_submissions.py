@@ -25,8 +25,8 @@ DEC = Month(2024, 12)
 
 
 @pytest.fixture
-async def ledger(tmp_path: Path) -> AsyncIterator[Ledger]:
-    async with Ledger.open(tmp_path / "ledger.db", VirtualClock(T0)) as opened:
+async def ledger(ledger_target: Path | str) -> AsyncIterator[Ledger]:
+    async with Ledger.open(ledger_target, VirtualClock(T0)) as opened:
         yield opened
 
 

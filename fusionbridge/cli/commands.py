@@ -105,7 +105,7 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
     from fusionbridge.clock import SystemClock
 
     clock = SystemClock()
-    async with Ledger.open(settings.storage.path, clock) as ledger:
+    async with Ledger.open(settings.storage, clock) as ledger:
         lines = await ledger_status(settings, ledger, clock.now())
     if args.json:
         print(json.dumps(status_document(lines), indent=2))

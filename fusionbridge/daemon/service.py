@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from fusionbridge import __version__
@@ -15,7 +16,7 @@ from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.daemon.view import DaemonStatus
 from fusionbridge.daemon.web import build_app, start_server
 from fusionbridge.errors import LedgerError
-from fusionbridge.jobs.runner import PUSH_WAIT_S, JobRunner
+from fusionbridge.jobs.runner import LEDGER_RETRY_S, PUSH_WAIT_S, JobRunner
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
 
@@ -36,8 +37,10 @@ class DaemonApp:
         push_wait_s: float = PUSH_WAIT_S,
         shutdown_grace_s: float = SHUTDOWN_GRACE_S,
         after_job: AfterJob | None = None,
+        ledger_retry_s: float = LEDGER_RETRY_S,
     ) -> None:
         self.rt = rt
+        self.ledger_retry_s = ledger_retry_s
         self.notifier = notifier or Notifier()
         self.port: int | None = None
         self._after_job = after_job
@@ -105,6 +108,9 @@ class DaemonApp:
         if ok is None:
             self.daemon.stop()
             return
+        if not ok and self.runner.ledger_unavailable is not None:
+            # the server may be back soon: try again then rather than at the next scheduled time
+            asyncio.get_running_loop().call_later(self.ledger_retry_s, self.daemon.wake, job)
         upcoming = self.daemon.next_runs().get("sync")
         when = upcoming.isoformat(timespec="minutes") if upcoming else "not scheduled"
         self.notifier.status(f"{job} {'ok' if ok else 'failed'}; next sync {when}")

@@ -1,7 +1,8 @@
 """One job run with its bookkeeping: ledger record, metrics, log line, standing credential errors.
 
 A job that fails is recorded and retried at its next time; only a ledger that cannot be used is
-fatal (the daemon then exits non-zero so Docker or systemd restart it). Refused credentials are
+fatal (the daemon then exits non-zero so Docker or systemd restart it). A PostgreSQL server that
+cannot be reached is not: the job fails, /readyz says so, and the job is tried again soon. Refused credentials are
 kept as a standing error for /readyz instead: restarting would only spend Huawei's login quota.
 """
 
@@ -11,7 +12,12 @@ from datetime import datetime
 
 from fusionbridge.app import Runtime
 from fusionbridge.daemon.schedule import JobName
-from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
+from fusionbridge.errors import (
+    CredentialsError,
+    FusionBridgeError,
+    LedgerError,
+    LedgerUnavailable,
+)
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import get_logger
@@ -21,6 +27,8 @@ log = get_logger(__name__)
 
 PUSH_WAIT_S = 120.0
 """How long a scheduled push follows REDEX processing; what is left is polled next time."""
+LEDGER_RETRY_S = 30.0
+"""How soon a job that found the PostgreSQL server unreachable is tried again."""
 CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
 """Which account a successful job proves again, clearing its standing credential error."""
 
@@ -32,6 +40,7 @@ class JobRunner:
         self.rt = rt
         self.push_wait_s = push_wait_s
         self.fatal: LedgerError | None = None
+        self.ledger_unavailable: str | None = None
         self.credential_errors: dict[str, str] = {}
 
     async def last_runs(self) -> dict[str, datetime | None]:
@@ -47,11 +56,17 @@ class JobRunner:
             await rt.ledger.jobs.started(job, rt.clock.now())
             ok, error = await self._attempt(job)
             await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+        except LedgerUnavailable as exc:
+            self.ledger_unavailable = redact_error(str(exc))
+            log.error("job.failed", job=job, error=self.ledger_unavailable, ledger_unavailable=True)
+            rt.metrics.job_failures.labels(job=job).inc()
+            return False
         except LedgerError as exc:
             log.error("job.failed", job=job, error=redact_error(str(exc)), fatal=True)
             rt.metrics.job_failures.labels(job=job).inc()
             self.fatal = exc
             return None
+        self.ledger_unavailable = None
         if ok:
             rt.metrics.job_last_success.labels(job=job).set(rt.clock.now().timestamp())
             self.credential_errors.pop(CREDENTIALS_OF_JOB[job], None)

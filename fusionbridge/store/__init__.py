@@ -1,4 +1,4 @@
-"""The SQLite ledger: pacing, inventory, energy readings, submissions and job runs."""
+"""The ledger (SQLite or PostgreSQL): pacing, inventory, energy readings, submissions, job runs."""
 
 from fusionbridge.store.energy import ReadingChange
 from fusionbridge.store.inventory import Inventory

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -18,7 +17,7 @@ from fusionbridge.store.columns import (
     instant_text,
     period_text,
 )
-from fusionbridge.store.database import Database, Transaction
+from fusionbridge.store.database import Database, Row, Transaction
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +85,18 @@ class EnergyRecords:
         self, sources: Iterable[SourceRef] | None = None
     ) -> dict[tuple[SourceRef, Month], EnergyReading]:
         """Monthly readings, of every source or only of `sources`."""
-        wanted = None if sources is None else json.dumps(sorted({str(s) for s in sources}))
-        rows = await self._db.fetchall(
-            """SELECT source, month, kwh, raw, key, fetched_at FROM monthly_energy
-            WHERE ?1 IS NULL OR source IN (SELECT value FROM json_each(?1))
-            ORDER BY source, month""",
-            (wanted,),
-        )
+        if sources is None:
+            rows = await self._db.fetchall(
+                """SELECT source, month, kwh, raw, key, fetched_at FROM monthly_energy
+                ORDER BY source, month"""
+            )
+        else:
+            rows = await self._db.fetchall(
+                """SELECT source, month, kwh, raw, key, fetched_at FROM monthly_energy
+                WHERE source IN (SELECT value FROM json_each(?))
+                ORDER BY source, month""",
+                (json.dumps(sorted({str(s) for s in sources})),),
+            )
         result: dict[tuple[SourceRef, Month], EnergyReading] = {}
         for row in rows:
             source, month = SourceRef.parse(row["source"]), Month.parse(row["month"])
@@ -181,7 +185,7 @@ async def _save(
     return changes
 
 
-def _reading(row: sqlite3.Row, source: SourceRef, period: date | Month) -> EnergyReading:
+def _reading(row: Row, source: SourceRef, period: date | Month) -> EnergyReading:
     return EnergyReading(
         source=source,
         period=period,

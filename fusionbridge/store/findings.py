@@ -38,8 +38,10 @@ class FindingRecords:
                 "DELETE FROM findings WHERE source = ? AND month = ?", (str(source), str(month))
             )
             await tx.executemany(
-                """INSERT OR REPLACE INTO findings (source, month, kind, period, message, found_at)
-                VALUES (?, ?, ?, ?, ?, ?)""",
+                """INSERT INTO findings (source, month, kind, period, message, found_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (source, month, kind, period) DO UPDATE
+                SET message = excluded.message, found_at = excluded.found_at""",
                 rows,
             )
 

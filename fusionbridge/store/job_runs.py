@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import re
-import sqlite3
 from dataclasses import dataclass
 from datetime import datetime
 
 from fusionbridge.clock import Clock
 from fusionbridge.logs import SECRET_KEYS
 from fusionbridge.store.columns import instant_text, optional_instant
-from fusionbridge.store.database import Database
+from fusionbridge.store.database import Database, Row
 
 MAX_ERROR_CHARS = 500
 _SECRET_ASSIGNMENT = re.compile(
@@ -54,7 +53,7 @@ class JobRecords:
             await tx.execute(
                 """INSERT INTO job_runs (name, last_started_at, running, runs) VALUES (?, ?, 1, 1)
                 ON CONFLICT (name) DO UPDATE SET last_started_at = excluded.last_started_at,
-                    running = 1, runs = runs + 1""",
+                    running = 1, runs = job_runs.runs + 1""",
                 (name, instant_text(at)),
             )
 
@@ -66,7 +65,7 @@ class JobRecords:
                 VALUES (?, ?, ?, 1)
                 ON CONFLICT (name) DO UPDATE SET running = 0,
                     last_finished_at = excluded.last_finished_at,
-                    last_success_at = excluded.last_success_at, successes = successes + 1"""
+                    last_success_at = excluded.last_success_at, successes = job_runs.successes + 1"""
             params: tuple[object, ...] = (name, now, now)
         else:
             sql = """INSERT INTO job_runs
@@ -75,7 +74,7 @@ class JobRecords:
                 ON CONFLICT (name) DO UPDATE SET running = 0,
                     last_finished_at = excluded.last_finished_at,
                     last_failure_at = excluded.last_failure_at,
-                    last_error = excluded.last_error, failures = failures + 1"""
+                    last_error = excluded.last_error, failures = job_runs.failures + 1"""
             params = (name, now, now, redact_error(error or "failed without a message"))
         async with self._db.transaction() as tx:
             await tx.execute(sql, params)
@@ -85,7 +84,7 @@ class JobRecords:
         return {row["name"]: _job_run(row) for row in rows}
 
 
-def _job_run(row: sqlite3.Row) -> JobRun:
+def _job_run(row: Row) -> JobRun:
     return JobRun(
         name=row["name"],
         last_started_at=optional_instant(row["last_started_at"]),

@@ -1,12 +1,12 @@
-"""The ledger: fusionbridge's one durable SQLite file, opened once per process."""
+"""The ledger: fusionbridge's one durable store (a SQLite file or PostgreSQL), opened once per process."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from pathlib import Path
 
 from fusionbridge.clock import Clock
+from fusionbridge.store.backends import LedgerTarget, open_database
 from fusionbridge.store.database import Database
 from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
@@ -34,23 +34,28 @@ class Ledger:
         self.oauth = OAuthRecords(db, clock)
 
     @property
-    def path(self) -> Path:
-        return self._db.path
+    def location(self) -> str:
+        """Where the ledger lives, safe to show: a file path, or a URL without its password."""
+        return self._db.location
+
+    @property
+    def dialect(self) -> str:
+        return self._db.dialect
 
     @classmethod
     @asynccontextmanager
-    async def open(cls, path: Path, clock: Clock) -> AsyncIterator[Ledger]:
-        """Open and migrate the ledger at `path` for the duration of the block."""
-        ledger = await cls.connect(path, clock)
+    async def open(cls, target: LedgerTarget, clock: Clock) -> AsyncIterator[Ledger]:
+        """Open and migrate the ledger `target` names for the duration of the block."""
+        ledger = await cls.connect(target, clock)
         try:
             yield ledger
         finally:
             await ledger.close()
 
     @classmethod
-    async def connect(cls, path: Path, clock: Clock) -> Ledger:
+    async def connect(cls, target: LedgerTarget, clock: Clock) -> Ledger:
         """Open and migrate without a block; the caller must `close()` it."""
-        db = await Database.connect(path)
+        db = await open_database(target)
         try:
             version = await migrate(db, clock.now())
         except BaseException:
@@ -62,6 +67,9 @@ class Ledger:
         await self._db.close()
 
     async def integrity_check(self) -> list[str]:
-        """SQLite's own verdict on the file: `["ok"]` when sound."""
-        rows = await self._db.fetchall("PRAGMA integrity_check")
-        return [str(row[0]) for row in rows]
+        """The database's own verdict on the ledger: `["ok"]` when sound."""
+        return await self._db.integrity_check()
+
+    async def change_marker(self) -> str:
+        """Opaque text that differs after any commit by any process; equal means unchanged."""
+        return await self._db.change_marker()

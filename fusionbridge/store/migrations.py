@@ -1,4 +1,7 @@
-"""The ledger schema as numbered steps; `PRAGMA user_version` says how many are applied."""
+"""The ledger schema as numbered steps, written for SQLite; `migrations_pg` gives their twins.
+
+SQLite counts applied steps in `PRAGMA user_version`, PostgreSQL in `schema_history`.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +9,12 @@ from datetime import datetime
 
 from fusionbridge.errors import LedgerError
 from fusionbridge.store.columns import instant_text
-from fusionbridge.store.database import Database
+from fusionbridge.store.database import Database, Dialect, Transaction
+from fusionbridge.store.migrations_pg import RESYNC_IDENTITIES, postgres_step
 
 # Each step is a tuple of single statements (no executescript: it would COMMIT our transaction).
-# Append new steps; never edit an applied one.
+# Append new steps; never edit an applied one. PostgreSQL runs each step's twin from
+# migrations_pg.postgres_step; a statement its rules refuse gets a POSTGRES_FORMS entry there.
 MIGRATIONS: tuple[tuple[str, ...], ...] = (
     (
         """CREATE TABLE schema_history (
@@ -174,30 +179,48 @@ SCHEMA_VERSION = len(MIGRATIONS)
 
 async def migrate(db: Database, at: datetime) -> int:
     """Bring the schema up to date, one transaction per step; the version now in use."""
-    current = await _user_version(db)
+    current = await _version(db, db.dialect)
     _refuse_newer(current)
     while current < SCHEMA_VERSION:
         async with db.transaction() as tx:
             # Re-read under the write lock: another process may have migrated meanwhile.
-            row = await tx.fetchone("PRAGMA user_version")
-            current = int(row[0]) if row else 0
+            current = await _version(tx, db.dialect)
             _refuse_newer(current)
             if current == SCHEMA_VERSION:
                 break
             version = current + 1
-            for statement in MIGRATIONS[version - 1]:
+            for statement in _statements(db.dialect, version):
                 await tx.execute(statement)
             await tx.execute(
                 "INSERT INTO schema_history (version, applied_at) VALUES (?, ?)",
                 (version, instant_text(at)),
             )
-            await tx.execute(f"PRAGMA user_version = {version:d}")
+            if db.dialect == "sqlite":
+                await tx.execute(f"PRAGMA user_version = {version:d}")
+            else:
+                await tx.execute(RESYNC_IDENTITIES)
         current = version
     return current
 
 
-async def _user_version(db: Database) -> int:
-    row = await db.fetchone("PRAGMA user_version")
+def _statements(dialect: Dialect, version: int) -> tuple[str, ...]:
+    step = MIGRATIONS[version - 1]
+    return step if dialect == "sqlite" else postgres_step(version, step)
+
+
+async def _version(reader: Database | Transaction, dialect: Dialect) -> int:
+    """SQLite keeps it in `user_version`; PostgreSQL in the highest `schema_history` row."""
+    if dialect == "sqlite":
+        row = await reader.fetchone("PRAGMA user_version")
+        return int(row[0]) if row else 0
+    # a catalog scan, not to_regclass: a name lookup may answer from this session's stale cache
+    exists = await reader.fetchone(
+        "SELECT EXISTS (SELECT 1 FROM pg_catalog.pg_tables "
+        "WHERE schemaname = current_schema() AND tablename = 'schema_history')"
+    )
+    if exists is None or not exists[0]:
+        return 0
+    row = await reader.fetchone("SELECT coalesce(max(version), 0) FROM schema_history")
     return int(row[0]) if row else 0
 
 

@@ -9,7 +9,6 @@ the push job re-sends it (REDEX is assumed to overwrite a re-sent month; see job
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,8 +26,17 @@ from fusionbridge.store.columns import (
     optional_decimal_text,
     optional_instant,
 )
-from fusionbridge.store.database import Database, Transaction
+from fusionbridge.store.database import Database, Row, Transaction
 
+_RECORDS = """SELECT s.*, i.kwh AS requested_kwh FROM submissions AS s
+    LEFT JOIN push_request_items AS i ON i.request_id = s.request_id
+        AND i.remote_inv_id = s.remote_inv_id AND i.month = s.month
+    ORDER BY s.remote_inv_id, s.month"""
+_RECORDS_OF = """SELECT s.*, i.kwh AS requested_kwh FROM submissions AS s
+    LEFT JOIN push_request_items AS i ON i.request_id = s.request_id
+        AND i.remote_inv_id = s.remote_inv_id AND i.month = s.month
+    WHERE s.remote_inv_id IN (SELECT value FROM json_each(?))
+    ORDER BY s.remote_inv_id, s.month"""
 SUCCESS = "Success"
 FAILED = "Failed"
 """REDEX processing statuses that end a process; `New` and `Processing` do not."""
@@ -144,7 +152,7 @@ class SubmissionRecords:
                     (remote_inv_id, month, state, attempts, request_id, updated_at)
                 VALUES (?, ?, 'sending', 1, ?, ?)
                 ON CONFLICT (remote_inv_id, month) DO UPDATE SET state = 'sending',
-                    attempts = attempts + 1, request_id = excluded.request_id,
+                    attempts = submissions.attempts + 1, request_id = excluded.request_id,
                     updated_at = excluded.updated_at""",
                 [(inv, str(month), request_id, now) for inv, month, _ in items],
             )
@@ -196,7 +204,7 @@ class SubmissionRecords:
                 await tx.execute(
                     """UPDATE submissions SET accepted_kwh = value_sent, accepted_at = ?2,
                         drift_kwh = NULL, processing_status = ?1
-                    WHERE process_id = ?3 AND processing_status IS NOT ?1""",
+                    WHERE process_id = ?3 AND processing_status IS DISTINCT FROM ?1""",
                     (SUCCESS, now, process_id),
                 )
                 return await _settle(tx, process_id, status, SubmissionState.ACCEPTED, None, now)
@@ -225,15 +233,13 @@ class SubmissionRecords:
 
     async def records(self, remote_inv_ids: Iterable[str] | None = None) -> list[SubmissionRecord]:
         """Submission records by (remote inverter, month); only the given inverters if any."""
-        wanted = None if remote_inv_ids is None else json.dumps(sorted(set(remote_inv_ids)))
-        rows = await self._db.fetchall(
-            """SELECT s.*, i.kwh AS requested_kwh FROM submissions AS s
-            LEFT JOIN push_request_items AS i ON i.request_id = s.request_id
-                AND i.remote_inv_id = s.remote_inv_id AND i.month = s.month
-            WHERE ?1 IS NULL OR s.remote_inv_id IN (SELECT value FROM json_each(?1))
-            ORDER BY s.remote_inv_id, s.month""",
-            (wanted,),
-        )
+        if remote_inv_ids is None:
+            rows = await self._db.fetchall(_RECORDS)
+        else:
+            rows = await self._db.fetchall(
+                _RECORDS_OF,
+                (json.dumps(sorted(set(remote_inv_ids))),),
+            )
         return [_record(row) for row in rows]
 
     async def open_process_ids(self) -> list[int]:
@@ -356,7 +362,7 @@ async def _settle(
     return sorted((row[0], Month.parse(row[1])) for row in rows)
 
 
-def _record(row: sqlite3.Row) -> SubmissionRecord:
+def _record(row: Row) -> SubmissionRecord:
     return SubmissionRecord(
         remote_inv_id=row["remote_inv_id"],
         month=Month.parse(row["month"]),
