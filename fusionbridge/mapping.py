@@ -19,10 +19,12 @@ class Target:
     remote_inv_id: str
     zone: ZoneInfo
     start_month: Month | None = None
+    daily: bool = False
 
     @classmethod
     def from_settings(cls, entry: InverterSettings, default_zone: str) -> Target:
-        return cls(entry.remote_inv_id, entry.zone(default_zone), entry.start_month)
+        daily = entry.frequency == "daily"
+        return cls(entry.remote_inv_id, entry.zone(default_zone), entry.start_month, daily)
 
 
 @dataclass(frozen=True, slots=True)

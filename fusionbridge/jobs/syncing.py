@@ -9,6 +9,7 @@ from datetime import datetime
 
 from fusionbridge import aggregate
 from fusionbridge.fusionsolar import wire
+from fusionbridge.jobs.baselines import take_baselines
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.mapping import ResolvedInverter
@@ -107,6 +108,7 @@ async def sync(
             progress.step(f"day values {day_call.month}: {_count(len(batch))}")
     finally:
         progress.close()
+    await take_baselines(rt, inverters)  # daily inverters: the counter next to fresh day values
     findings.extend(
         await _cross_check(rt, inverters, needs_months={m for n in needs for m in n.months})
     )

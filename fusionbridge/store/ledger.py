@@ -8,6 +8,7 @@ from pathlib import Path
 
 from fusionbridge.clock import Clock
 from fusionbridge.store.database import Database
+from fusionbridge.store.day_submissions import DaySubmissionRecords
 from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
@@ -18,7 +19,13 @@ from fusionbridge.store.submissions import SubmissionRecords
 
 
 class Ledger(
-    PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords, FindingRecords
+    PacingRecords,
+    InventoryRecords,
+    EnergyRecords,
+    SubmissionRecords,
+    JobRecords,
+    FindingRecords,
+    DaySubmissionRecords,
 ):
     """Everything fusionbridge must remember across restarts; each write one committed transaction."""
 

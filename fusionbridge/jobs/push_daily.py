@@ -1,0 +1,193 @@
+"""push, daily side: send every due, changed or unconfirmed day of daily-registered inverters."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from typing import TextIO
+
+from fusionbridge.daily_plan import (
+    DailyInverter,
+    DayFacts,
+    InverterDays,
+    plan_inverter,
+    split_requests,
+)
+from fusionbridge.logs import get_logger
+from fusionbridge.mapping import ResolvedInverter
+from fusionbridge.models import Month, SubmissionState
+from fusionbridge.redex.daily import DeviceOutcome, submit_days
+from fusionbridge.redex.daily_wire import DeviceDays, dumps_batch
+from fusionbridge.runtime import Runtime
+from fusionbridge.store.day_submissions import DayOutcome, DayRecordOut, Unconfirmed
+from fusionbridge.store.submissions import Failed, Pending, Rejected, Sent
+
+log = get_logger(__name__)
+
+DAY_PROBLEMS = frozenset(
+    {
+        SubmissionState.REJECTED,
+        SubmissionState.FAILED,
+        SubmissionState.HELD,
+        SubmissionState.UNCONFIRMED,
+    }
+)
+"""Day states that make `push` exit 1 while they stand."""
+
+
+@dataclass(frozen=True)
+class DailyPushReport:
+    """What the daily side sent: records by outcome, requests made, standing problem days."""
+
+    records: int
+    requests: int
+    sent: int
+    rejected: int
+    failed: int
+    pending: int
+    unconfirmed: int
+    standing_problems: int
+
+
+async def daily_plans(
+    rt: Runtime, inverters: Sequence[ResolvedInverter], *, forced: Month | None = None
+) -> list[InverterDays]:
+    """Plan every daily inverter from the ledger (readings, day records, baselines) and `now`."""
+    daily = [inv for inv in inverters if inv.target.daily]
+    if not daily:
+        return []
+    values = await rt.ledger.day_values({inv.source for inv in daily})
+    records: dict[str, dict[date, DayFacts]] = {}
+    for record in await rt.ledger.day_submissions([inv.remote_inv_id for inv in daily]):
+        records.setdefault(record.remote_inv_id, {})[record.day] = DayFacts(
+            state=record.state,
+            kwh_sent=record.kwh_sent,
+            accumulated_sent=record.accumulated_sent,
+            accepted_kwh=record.accepted_kwh,
+            accepted_accumulated=record.accepted_accumulated,
+            process_id=record.process_id,
+            processing_status=record.processing_status,
+            last_error=record.last_error,
+        )
+    baselines = await rt.ledger.baselines()
+    now = rt.clock.now()
+    window = rt.settings.schedule.correction_window_months
+    plans = []
+    for inv in daily:
+        baseline = baselines.get(inv.remote_inv_id)
+        planned = DailyInverter(
+            target=inv.target,
+            capacity_kw=inv.capacity_kwp,
+            anchor_day=baseline.anchor_day if baseline else None,
+            opening_kwh=baseline.opening_kwh if baseline else None,
+            values=values.get(inv.source, {}),
+            records=records.get(inv.remote_inv_id, {}),
+        )
+        plans.append(plan_inverter(planned, now, window, forced=forced))
+    return plans
+
+
+def _outcome(outcome: DeviceOutcome) -> DayOutcome:
+    message = outcome.message or "no answer from REDEX"
+    match outcome.status:
+        case "sent" if outcome.process_id is not None:
+            return Sent(outcome.process_id)
+        case "rejected":
+            return Rejected(message)
+        case "failed":
+            return Failed(message)
+        case "unconfirmed":
+            return Unconfirmed(message)
+        case _:
+            return Pending(message)
+
+
+async def recover_days(rt: Runtime) -> None:
+    """Requests a crash left open may have reached REDEX: their days go out once more."""
+    reason = "interrupted before REDEX answered; sending once more"
+    for request_id in await rt.ledger.recover_day_requests(rt.clock.now(), reason):
+        log.warning("push.days_recovered", request_id=request_id)
+
+
+async def push_days(
+    rt: Runtime,
+    inverters: Sequence[ResolvedInverter],
+    *,
+    month: Month | None = None,
+    force: bool = False,
+    dry_run: bool = False,
+    out: TextIO | None = None,
+) -> DailyPushReport:
+    """Send the due days of every daily inverter in the fewest requests REDEX allows."""
+    plans = await daily_plans(rt, inverters, forced=month if force else None)
+    if month is not None:
+        plans = [
+            InverterDays(
+                p.remote_inv_id, p.lines, tuple(r for r in p.send if Month.of(r.day) == month)
+            )
+            for p in plans
+        ]
+    requests = [
+        [
+            DeviceDays(inv, tuple((r.day, r.kwh, r.accumulated_kwh) for r in records))
+            for inv, records in request
+        ]
+        for request in split_requests(plans, rt.settings.redex.daily_batch_records)
+    ]
+    records = sum(len(p.send) for p in plans)
+    if dry_run:
+        for request in requests:
+            print(dumps_batch(request), file=out)
+        return DailyPushReport(records, len(requests), 0, 0, 0, 0, 0, 0)
+    request_id: dict[str, int] = {}
+
+    async def before_send(devices: Sequence[DeviceDays]) -> None:
+        rows = [
+            DayRecordOut(d.remote_inv_id, day, kwh, acc)
+            for d in devices
+            for day, kwh, acc in d.records
+        ]
+        request_id["id"] = await rt.ledger.begin_day_request(
+            rows, dumps_batch(devices), rt.clock.now()
+        )
+
+    async def after_send(outcomes: Sequence[DeviceOutcome]) -> None:
+        by_inverter = {o.device.remote_inv_id: _outcome(o) for o in outcomes}
+        await rt.ledger.finish_day_request(request_id["id"], by_inverter, rt.clock.now())
+        for o in outcomes:
+            if o.status in ("rejected", "failed", "unconfirmed"):
+                log.warning(
+                    "push.days_refused",
+                    inverter=o.device.remote_inv_id,
+                    days=len(o.device.records),
+                    outcome=o.status,
+                    error=o.message,
+                )
+
+    outcomes = (
+        await submit_days(rt.redex, requests, before_send=before_send, after_send=after_send)
+        if requests
+        else []
+    )
+    counts = {
+        status: sum(len(o.device.records) for o in outcomes if o.status == status)
+        for status in ("sent", "rejected", "failed", "pending", "unconfirmed")
+    }
+    log.info("push.days_finished", records=records, **counts)
+    return DailyPushReport(
+        records=records,
+        requests=len(requests),
+        sent=counts["sent"],
+        rejected=counts["rejected"],
+        failed=counts["failed"],
+        pending=counts["pending"] + records - sum(counts.values()),
+        unconfirmed=counts["unconfirmed"],
+        standing_problems=0,
+    )
+
+
+async def standing_day_problems(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> int:
+    """Days that stand rejected, failed, held or unconfirmed after the run."""
+    plans = await daily_plans(rt, inverters)
+    return sum(1 for p in plans for line in p.lines if line.state in DAY_PROBLEMS)
