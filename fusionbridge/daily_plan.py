@@ -247,10 +247,10 @@ def _state(
     zone: ZoneInfo,
     first: date,
 ) -> SubmissionState:
-    if reason is not None:
-        return SubmissionState.DUE
     if facts.state == "sending":
         return SubmissionState.UNCONFIRMED  # a crash cut it: it may have reached REDEX
+    if reason is not None and reason is not DayReason.RETRY:
+        return SubmissionState.DUE
     if facts.state is not None:
         return SubmissionState(facts.state)
     if reading is None:

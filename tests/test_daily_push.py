@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import itertools
 import math
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from fusionbridge import jobs
 from fusionbridge.clock import VirtualClock
@@ -40,9 +42,9 @@ async def test_backfill_lands_every_due_day_with_unbroken_totals_and_sends_nothi
                 truth = day_truth(pipeline, entry, FIRST.first_day(), clock.now())
                 assert len(truth) > 80
                 assert held_days(pipeline, entry["remote_inv_id"]) == truth
-                days = sorted(truth)
-                for before, after in zip(days, days[1:], strict=False):
-                    assert truth[after][1] == truth[before][1] + truth[after][0]
+                held = held_days(pipeline, entry["remote_inv_id"])
+                for before, after in itertools.pairwise(sorted(held)):
+                    assert held[after][1] == held[before][1] + held[after][0]
             # DST day (25 hours in Amsterdam) and both sides of the year boundary are there
             east = held_days(pipeline, entries[0]["remote_inv_id"])
             assert {date(2026, 10, 25), date(2026, 12, 31), date(2027, 1, 1)} <= set(east)
@@ -121,7 +123,7 @@ async def test_registration_mismatches_are_rejected_with_what_to_do(tmp_path: Pa
 async def test_more_than_3000_due_records_go_in_the_fewest_requests(tmp_path: Path) -> None:
     clock = VirtualClock(NOW)
     async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
-        entries = []
+        entries: list[dict[str, Any]] = []
         for plant in pipeline.fusionsolar.fleet.plants:
             for device in pipeline.fusionsolar.fleet.inverters(plant.code):
                 entries.append(

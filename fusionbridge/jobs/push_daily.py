@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import TextIO
 
 from fusionbridge.daily_plan import (
@@ -20,6 +20,7 @@ from fusionbridge.models import Month, SubmissionState
 from fusionbridge.redex.daily import DeviceOutcome, submit_days
 from fusionbridge.redex.daily_wire import DeviceDays, dumps_batch
 from fusionbridge.runtime import Runtime
+from fusionbridge.store import Ledger
 from fusionbridge.store.day_submissions import DayOutcome, DayRecordOut, Unconfirmed
 from fusionbridge.store.submissions import Failed, Pending, Rejected, Sent
 
@@ -51,15 +52,20 @@ class DailyPushReport:
 
 
 async def daily_plans(
-    rt: Runtime, inverters: Sequence[ResolvedInverter], *, forced: Month | None = None
+    ledger: Ledger,
+    inverters: Sequence[ResolvedInverter],
+    now: datetime,
+    window_months: int,
+    *,
+    forced: Month | None = None,
 ) -> list[InverterDays]:
     """Plan every daily inverter from the ledger (readings, day records, baselines) and `now`."""
     daily = [inv for inv in inverters if inv.target.daily]
     if not daily:
         return []
-    values = await rt.ledger.day_values({inv.source for inv in daily})
+    values = await ledger.day_values({inv.source for inv in daily})
     records: dict[str, dict[date, DayFacts]] = {}
-    for record in await rt.ledger.day_submissions([inv.remote_inv_id for inv in daily]):
+    for record in await ledger.day_submissions([inv.remote_inv_id for inv in daily]):
         records.setdefault(record.remote_inv_id, {})[record.day] = DayFacts(
             state=record.state,
             kwh_sent=record.kwh_sent,
@@ -70,9 +76,7 @@ async def daily_plans(
             processing_status=record.processing_status,
             last_error=record.last_error,
         )
-    baselines = await rt.ledger.baselines()
-    now = rt.clock.now()
-    window = rt.settings.schedule.correction_window_months
+    baselines = await ledger.baselines()
     plans = []
     for inv in daily:
         baseline = baselines.get(inv.remote_inv_id)
@@ -84,8 +88,15 @@ async def daily_plans(
             values=values.get(inv.source, {}),
             records=records.get(inv.remote_inv_id, {}),
         )
-        plans.append(plan_inverter(planned, now, window, forced=forced))
+        plans.append(plan_inverter(planned, now, window_months, forced=forced))
     return plans
+
+
+def _plans(
+    rt: Runtime, inverters: Sequence[ResolvedInverter], forced: Month | None = None
+) -> Awaitable[list[InverterDays]]:
+    window = rt.settings.schedule.correction_window_months
+    return daily_plans(rt.ledger, inverters, rt.clock.now(), window, forced=forced)
 
 
 def _outcome(outcome: DeviceOutcome) -> DayOutcome:
@@ -120,7 +131,7 @@ async def push_days(
     out: TextIO | None = None,
 ) -> DailyPushReport:
     """Send the due days of every daily inverter in the fewest requests REDEX allows."""
-    plans = await daily_plans(rt, inverters, forced=month if force else None)
+    plans = await _plans(rt, inverters, month if force else None)
     if month is not None:
         plans = [
             InverterDays(
@@ -189,5 +200,5 @@ async def push_days(
 
 async def standing_day_problems(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> int:
     """Days that stand rejected, failed, held or unconfirmed after the run."""
-    plans = await daily_plans(rt, inverters)
+    plans = await _plans(rt, inverters)
     return sum(1 for p in plans for line in p.lines if line.state in DAY_PROBLEMS)
