@@ -70,7 +70,7 @@ def _ledger_outcome(outcome: ItemOutcome) -> Sent | Rejected | Failed | Pending:
         return Sent(outcome.process_id)
     if outcome.status == "rejected":
         if "{Daily}" in (outcome.message or ""):
-            return Rejected(DAILY_HINT)
+            return Rejected(f"{outcome.message}; {DAILY_HINT}")
         return Rejected(outcome.message or "rejected by REDEX")
     if outcome.status == "failed":
         return Failed(outcome.message or "refused by REDEX")
