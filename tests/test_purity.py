@@ -17,6 +17,8 @@ PURE_MODULES = [
     "fusionbridge.aggregate",
     "fusionbridge.fusionsolar.wire",
     "fusionbridge.redex.wire",
+    "fusionbridge.daily_plan",
+    "fusionbridge.redex.daily_wire",
 ]
 FORBIDDEN = ["aiohttp", "aiosqlite", "sqlite3", "apscheduler", "structlog"]
 
