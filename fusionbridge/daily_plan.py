@@ -22,7 +22,7 @@ from zoneinfo import ZoneInfo
 
 from fusionbridge.mapping import Target
 from fusionbridge.models import Month, SubmissionState, round_kwh
-from fusionbridge.planning import beyond_correction_window, local_instant
+from fusionbridge.planning import local_instant
 
 MAX_RECORDS = 3000
 """REDEX's limit of daily records per batches request, across all devices."""
@@ -141,6 +141,9 @@ def plan_inverter(
     target = inverter.target
     zone = target.zone
     first = target.start_month.first_day() if target.start_month else date.min
+    today = now.astimezone(zone).date()  # a day has ended when it is before the local today
+    unfrozen = Month.containing(now, zone).shift(-window_months).first_day()
+    fetched_on: dict[datetime, date] = {}  # readings share a few fetch instants
     days = sorted(set(inverter.values) | set(inverter.records))
     periods: dict[date, Decimal] = {}
     notes: dict[date, str] = {}
@@ -148,19 +151,21 @@ def plan_inverter(
     due: set[date] = set()
     for day in days:
         facts = inverter.records.get(day, DayFacts())
-        month_frozen = beyond_correction_window(Month.of(day), now, zone, window_months)
-        if facts.accepted_kwh is not None and month_frozen and Month.of(day) != forced:
+        in_forced = forced is not None and (day.year, day.month) == (forced.year, forced.month)
+        if facts.accepted_kwh is not None and day < unfrozen and not in_forced:
             frozen.add(day)
             periods[day] = facts.accepted_kwh
             continue
         reading = inverter.values.get(day)
-        if reading is None or day < first or not day_ended(day, now, zone):
+        if reading is None or day < first or day >= today:
             continue
-        if reading[1] < day_end(day, zone):
+        if reading[1] not in fetched_on:
+            fetched_on[reading[1]] = reading[1].astimezone(zone).date()
+        if fetched_on[reading[1]] <= day:
             notes[day] = "value fetched before the day ended; waiting for the final one"
             continue
-        held = hold_reason(reading[0], day, zone, inverter.capacity_kw)
-        if held is not None and Month.of(day) != forced:
+        held = _quick_hold(reading[0], day, zone, inverter.capacity_kw)
+        if held is not None and not in_forced:
             notes[day] = held
             continue
         due.add(day)
@@ -182,12 +187,14 @@ def plan_inverter(
             if total < 0:
                 notes[day] = f"running total {total} kWh would be negative; check the baseline"
             else:
-                reason = _reason(facts, periods[day], total, Month.of(day) == forced)
+                in_forced = forced is not None and Month.of(day) == forced
+                reason = _reason(facts, periods[day], total, in_forced)
                 if reason is not None:
                     send.append(DayRecord(day, periods[day], total))
         elif day in due:
             notes[day] = "waiting for the lifetime counter reading (the next sync takes it)"
-        state = _state(day, facts, reading, reason, day in due, notes.get(day), now, zone, first)
+        ended = first <= day < today
+        state = _state(facts, reading, reason, day in due, notes.get(day), ended)
         lines.append(
             DayLine(
                 day,
@@ -237,15 +244,12 @@ def _reason(facts: DayFacts, kwh: Decimal, total: Decimal, forced: bool) -> DayR
 
 
 def _state(
-    day: date,
     facts: DayFacts,
     reading: tuple[Decimal, datetime] | None,
     reason: DayReason | None,
     due: bool,
     note: str | None,
-    now: datetime,
-    zone: ZoneInfo,
-    first: date,
+    ended: bool,
 ) -> SubmissionState:
     if facts.state == "sending":
         return SubmissionState.UNCONFIRMED  # a crash cut it: it may have reached REDEX
@@ -255,10 +259,18 @@ def _state(
         return SubmissionState(facts.state)
     if reading is None:
         return SubmissionState.MISSING
-    ended = day_ended(day, now, zone) and day >= first
-    if ended and note is not None and reading[1] >= day_end(day, zone) and not due:
+    if ended and note is not None and not due and not note.startswith("value fetched before"):
         return SubmissionState.HELD
     return SubmissionState.DUE if due else SubmissionState.FETCHED
+
+
+def _quick_hold(
+    value: Decimal, day: date, zone: ZoneInfo, capacity_kw: Decimal | None
+) -> str | None:
+    """hold_reason, skipping the day's exact hours when no day of 23 hours could be exceeded."""
+    if value.is_finite() and value >= 0 and (capacity_kw is None or value <= capacity_kw * 23):
+        return None
+    return hold_reason(value, day, zone, capacity_kw)
 
 
 # --- requests -----------------------------------------------------------------------------------
