@@ -54,6 +54,9 @@ class DayFacts:
     last_error: str | None = None
 
 
+_NEVER_SENT = DayFacts()
+
+
 @dataclass(frozen=True, slots=True)
 class DailyInverter:
     """A daily inverter as the planner sees it: target, capacity, baseline, readings, records."""
@@ -150,7 +153,7 @@ def plan_inverter(
     frozen: set[date] = set()
     due: set[date] = set()
     for day in days:
-        facts = inverter.records.get(day, DayFacts())
+        facts = inverter.records.get(day, _NEVER_SENT)
         in_forced = forced is not None and (day.year, day.month) == (forced.year, forced.month)
         if facts.accepted_kwh is not None and day < unfrozen and not in_forced:
             frozen.add(day)
@@ -174,9 +177,9 @@ def plan_inverter(
     lines: list[DayLine] = []
     send: list[DayRecord] = []
     for day in days:
-        facts = inverter.records.get(day, DayFacts())
+        facts = inverter.records.get(day, _NEVER_SENT)
         reading = inverter.values.get(day)
-        current = round_kwh(reading[0]) if reading else None
+        current = periods[day] if day in due else round_kwh(reading[0]) if reading else None
         total = totals.get(day)
         reason: DayReason | None = None
         drift = None

@@ -26,16 +26,6 @@ from fusionbridge.store.submissions import Failed, Pending, Rejected, Sent
 
 log = get_logger(__name__)
 
-DAY_PROBLEMS = frozenset(
-    {
-        SubmissionState.REJECTED,
-        SubmissionState.FAILED,
-        SubmissionState.HELD,
-        SubmissionState.UNCONFIRMED,
-    }
-)
-"""Day states that make `push` exit 1 while they stand."""
-
 
 @dataclass(frozen=True)
 class DailyPushReport:
@@ -48,7 +38,7 @@ class DailyPushReport:
     failed: int
     pending: int
     unconfirmed: int
-    standing_problems: int
+    held: int
 
 
 async def daily_plans(
@@ -147,10 +137,11 @@ async def push_days(
         for request in split_requests(plans, rt.settings.redex.daily_batch_records)
     ]
     records = sum(len(p.send) for p in plans)
+    held = sum(1 for p in plans for line in p.lines if line.state is SubmissionState.HELD)
     if dry_run:
         for request in requests:
             print(dumps_batch(request), file=out)
-        return DailyPushReport(records, len(requests), 0, 0, 0, 0, 0, 0)
+        return DailyPushReport(records, len(requests), 0, 0, 0, 0, 0, held)
     request_id: dict[str, int] = {}
 
     async def before_send(devices: Sequence[DeviceDays]) -> None:
@@ -194,11 +185,13 @@ async def push_days(
         failed=counts["failed"],
         pending=counts["pending"] + records - sum(counts.values()),
         unconfirmed=counts["unconfirmed"],
-        standing_problems=0,
+        held=held,
     )
 
 
-async def standing_day_problems(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> int:
-    """Days that stand rejected, failed, held or unconfirmed after the run."""
-    plans = await _plans(rt, inverters)
-    return sum(1 for p in plans for line in p.lines if line.state in DAY_PROBLEMS)
+async def standing_day_problems(
+    rt: Runtime, inverters: Sequence[ResolvedInverter], held: int
+) -> int:
+    """Days that stand rejected, failed, unconfirmed (from the ledger) or held (from the plan)."""
+    daily = [inv.remote_inv_id for inv in inverters if inv.target.daily]
+    return held + (await rt.ledger.day_problem_count(daily) if daily else 0)

@@ -165,7 +165,7 @@ async def push(
         processing=sum(1 for s in statuses.values() if s not in ("Success", "Failed")),
         drift=plan.drift,
         standing_problems=sum(1 for r in records if r.state in STANDING_PROBLEMS)
-        + await standing_day_problems(rt, inverters),
+        + await standing_day_problems(rt, inverters, days.held),
         not_due=plan.not_due,
         days=days.records,
         days_sent=days.sent,

@@ -246,6 +246,16 @@ class DaySubmissionRecords:
         )
         return [_submission(row) for row in rows]
 
+    async def day_problem_count(self, remote_inv_ids: Iterable[str]) -> int:
+        """Days standing rejected, failed or unconfirmed (a `sending` one is unconfirmed too)."""
+        row = await self._db.fetchone(
+            """SELECT COUNT(*) FROM day_submissions
+            WHERE state IN ('rejected', 'failed', 'unconfirmed', 'sending')
+                AND remote_inv_id IN (SELECT value FROM json_each(?))""",
+            (json.dumps(sorted(set(remote_inv_ids))),),
+        )
+        return int(row[0]) if row else 0
+
     async def day_request_log(self) -> list[DayRequest]:
         """Every day request ever begun, oldest first, with (inverter, day, outcome) per record."""
         async with self._db.snapshot() as tx:
@@ -321,11 +331,12 @@ class DaySubmissionRecords:
         result: dict[SourceRef, dict[date, tuple[Decimal, datetime]]] = {
             s: {} for s in by_text.values()
         }
+        instants: dict[str, datetime] = {}  # a sync stamps many rows with one instant
         for row in rows:
-            result[by_text[row[0]]][date.fromisoformat(row[1])] = (
-                decimal(row[2]),
-                instant(row[3]),
-            )
+            fetched = instants.get(row[3])
+            if fetched is None:
+                fetched = instants[row[3]] = instant(row[3])
+            result[by_text[row[0]]][date.fromisoformat(row[1])] = (decimal(row[2]), fetched)
         return result
 
 
