@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import itertools
+import json
 import math
+import re
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -36,6 +39,17 @@ async def test_backfill_lands_every_due_day_with_unbroken_totals_and_sends_nothi
         settings = pipeline.settings(entries)
         async with pipeline.runtime(settings, clock) as rt:
             await jobs.sync(rt, first=FIRST)
+            printed = io.StringIO()
+            dry = await jobs.push(rt, dry_run=True, out=printed)
+            assert pipeline.redex.count("batches") == 0
+            payload = json.loads(printed.getvalue())  # one request: fewer than 3000 days
+            assert sum(len(d["Data"]) for d in payload["Devices"]) == dry.days > 0
+            assert all(
+                re.fullmatch(r"\d+\.\d{3}", r[key])
+                for d in payload["Devices"]
+                for r in d["Data"]
+                for key in ("PeriodProductionInKWh", "AccumulatedEnergyInKWh")
+            )
             report = await jobs.push(rt, wait_s=30)
             assert report.standing_problems == 0
             for entry in entries:
@@ -55,6 +69,11 @@ async def test_backfill_lands_every_due_day_with_unbroken_totals_and_sends_nothi
             assert len(bodies) == math.ceil(records / 3000) == 1
             sent_before = len(records_sent(pipeline))
             assert sent_before == records
+
+            printed = io.StringIO()
+            dry = await jobs.push(rt, dry_run=True, out=printed)
+            assert dry.days == 0
+            assert printed.getvalue() == ""
 
             again = await jobs.push(rt, wait_s=30)
             assert again.days == 0
