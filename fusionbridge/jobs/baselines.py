@@ -13,6 +13,7 @@ import json
 from collections.abc import Sequence
 from decimal import Decimal
 
+from fusionbridge.errors import RateLimitedError, TransientError
 from fusionbridge.logs import get_logger
 from fusionbridge.mapping import ResolvedInverter
 from fusionbridge.models import KpiRow, SourceKind, round_kwh
@@ -40,10 +41,14 @@ async def take_baselines(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> 
     devices = [inv.device for inv in ready if inv.device is not None]
     plants = sorted({inv.source.id for inv in ready if inv.source.kind is SourceKind.PLANT})
     rows: dict[str, KpiRow] = {}
-    if devices:
-        rows |= {r.object_id: r for r in await rt.fusionsolar.device_real_kpi(devices)}
-    if plants:
-        rows |= {r.object_id: r for r in await rt.fusionsolar.plant_real_kpi(plants)}
+    try:
+        if devices:
+            rows |= {r.object_id: r for r in await rt.fusionsolar.device_real_kpi(devices)}
+        if plants:
+            rows |= {r.object_id: r for r in await rt.fusionsolar.plant_real_kpi(plants)}
+    except (TransientError, RateLimitedError) as exc:
+        # The day values are in; the counter can wait for the next sync (their days wait too).
+        log.warning("sync.counter_unavailable", inverters=len(ready), error=str(exc))
     taken = 0
     for inv in ready:
         key = PLANT_COUNTER if inv.source.kind is SourceKind.PLANT else DEVICE_COUNTER

@@ -17,7 +17,7 @@ from typing import Any, Literal
 import aiohttp
 import stamina
 
-from fusionbridge.errors import TransientError, UnexpectedResponseError
+from fusionbridge.errors import RedexAuthError, TransientError, UnexpectedResponseError
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import daily_wire, wire
 from fusionbridge.redex.client import RedexClient
@@ -80,13 +80,9 @@ async def submit_days(
         remaining = list(devices)
         while remaining:
             await before_send(remaining)
-            try:
-                done, remaining = await _send_once(client, remaining)
-            except BaseException:
-                await after_send(
-                    [DeviceOutcome(d, "pending", None, "cut short") for d in remaining]
-                )
-                raise
+            # Should this raise (a refused credential, a cancelled task), the request stays open
+            # in the ledger like a crash's: the next run sends its days once more.
+            done, remaining = await _send_once(client, remaining)
             await after_send(done)
             outcomes.extend(done)
             if any(o.status == "pending" for o in done):
@@ -148,7 +144,9 @@ async def _post(client: RedexClient, body: str) -> _Answer:
             with attempt:
                 answer = await _exchange(client, body)
         assert answer is not None  # noqa: S101 (stamina either returned an answer or raised)
-        if answer.status == 401 and not reauthenticated:
+        if answer.status == 401 and reauthenticated:
+            raise RedexAuthError("REDEX refused a freshly issued token (HTTP 401)")
+        if answer.status == 401:
             log.info("redex.reauthenticating", endpoint=ENDPOINT)
             await client._tokens.replace(answer.token or "")
             reauthenticated = True
