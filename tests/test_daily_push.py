@@ -118,12 +118,13 @@ async def test_a_correction_resends_exactly_the_changed_day_and_the_later_sent_o
 async def test_registration_mismatches_are_rejected_with_what_to_do(tmp_path: Path) -> None:
     clock = VirtualClock(NOW)
     async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
-        daily_entry, monthly_entry = daily_inverters(pipeline)[:2]
+        daily_entry, monthly_entry, healthy = daily_inverters(pipeline)
         monthly_entry = {k: v for k, v in monthly_entry.items() if k != "frequency"}
         monthly_entry["remote_inv_id"] = "RM-REGISTERED-DAILY"
         pipeline.redex.register(daily_entry["remote_inv_id"], frequency="Monthly")
         pipeline.redex.register(monthly_entry["remote_inv_id"], frequency="Daily")
-        settings = pipeline.settings([daily_entry, monthly_entry])
+        pipeline.redex.register(healthy["remote_inv_id"], frequency="Daily")
+        settings = pipeline.settings([daily_entry, monthly_entry, healthy])
         async with pipeline.runtime(settings, clock) as rt:
             await jobs.sync(rt, first=Month(2026, 11))
             report = await jobs.push(rt, wait_s=30)
@@ -137,7 +138,15 @@ async def test_registration_mismatches_are_rejected_with_what_to_do(tmp_path: Pa
             assert {d.state for d in days} == {"rejected"}
             assert all("{Monthly}" in (d.last_error or "") for d in days)
             assert pipeline.redex.accepted == {}
-            assert pipeline.redex.accepted_days == {}
+            # the 422 named one device; the other went out again in a request of its own
+            assert held_days(pipeline, daily_entry["remote_inv_id"]) == {}
+            assert held_days(pipeline, healthy["remote_inv_id"]) == day_truth(
+                pipeline, healthy, date(2026, 11, 1), clock.now()
+            )
+            assert [r.status for r in pipeline.redex.requests if r.endpoint == "batches"] == [
+                422,
+                201,
+            ]
 
 
 async def test_more_than_3000_due_records_go_in_the_fewest_requests(tmp_path: Path) -> None:
