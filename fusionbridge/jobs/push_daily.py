@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -67,19 +68,23 @@ async def daily_plans(
             last_error=record.last_error,
         )
     baselines = await ledger.baselines()
-    plans = []
+    inputs = []
     for inv in daily:
         baseline = baselines.get(inv.remote_inv_id)
-        planned = DailyInverter(
-            target=inv.target,
-            capacity_kw=inv.capacity_kwp,
-            anchor_day=baseline.anchor_day if baseline else None,
-            opening_kwh=baseline.opening_kwh if baseline else None,
-            values=values.get(inv.source, {}),
-            records=records.get(inv.remote_inv_id, {}),
+        inputs.append(
+            DailyInverter(
+                target=inv.target,
+                capacity_kw=inv.capacity_kwp,
+                anchor_day=baseline.anchor_day if baseline else None,
+                opening_kwh=baseline.opening_kwh if baseline else None,
+                values=values.get(inv.source, {}),
+                records=records.get(inv.remote_inv_id, {}),
+            )
         )
-        plans.append(plan_inverter(planned, now, window_months, forced=forced))
-    return plans
+    # A year of days for many inverters is seconds of pure work: off the loop, so /livez answers.
+    return await asyncio.to_thread(
+        lambda: [plan_inverter(i, now, window_months, forced=forced) for i in inputs]
+    )
 
 
 def _plans(
