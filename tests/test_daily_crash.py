@@ -14,6 +14,7 @@ import sys
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fusionbridge import jobs
 from fusionbridge.clock import SystemClock, VirtualClock
@@ -43,7 +44,7 @@ async def test_sigkill_mid_daily_push_loses_nothing_and_repeats_only_the_request
     tmp_path: Path,
 ) -> None:
     clock = SystemClock()
-    first = Month.containing(datetime.now(UTC), UTC).shift(-2)  # type: ignore[arg-type]
+    first = Month.containing(datetime.now(UTC), ZoneInfo("UTC")).shift(-2)
     async with serve_pipeline(
         tmp_path / "ledger.db", clock, rate_limit=1000, rate_period_s=1.0, processing_polls=0
     ) as pipeline:

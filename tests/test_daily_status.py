@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 
 from fusionbridge import jobs
 from fusionbridge.app import DaemonApp
-from fusionbridge.clock import SystemClock
+from fusionbridge.clock import SystemClock, VirtualClock
 from fusionbridge.models import Month
 from fusionbridge.systemd import Notifier
 from tests.daily_harness import daily_inverters, day_truth
@@ -87,3 +87,25 @@ async def test_status_shows_months_of_days_and_every_day_with_its_total(tmp_path
         month["days"]
     ]
     assert f'fusionbridge_submissions{{state="accepted"}} {float(total_days)}' in metrics
+
+
+async def test_the_daemon_pushes_days_after_a_sync_while_months_wait_for_push_day(
+    tmp_path: Path,
+) -> None:
+    clock = VirtualClock(datetime(2027, 1, 2, 9, 0, tzinfo=UTC))  # push_day 3 is tomorrow
+    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+        daily = daily_inverters(pipeline)[:1]
+        monthly = {k: v for k, v in daily_inverters(pipeline)[1].items() if k != "frequency"}
+        pipeline.redex.register(daily[0]["remote_inv_id"], frequency="Daily")
+        pipeline.redex.register(monthly["remote_inv_id"])
+        async with pipeline.runtime(pipeline.settings([*daily, monthly]), clock) as rt:
+            app = DaemonApp(rt, notifier=Notifier({}))
+            await app.run_job("sync")
+            await app.run_job("push")
+            runs = await rt.ledger.job_runs()
+    assert runs["sync"].last_success_at is not None
+    assert runs["push"].last_success_at is not None
+    landed = {day for inv, day in pipeline.redex.accepted_days if inv == daily[0]["remote_inv_id"]}
+    assert max(landed) == date(2027, 1, 1)  # yesterday in Amsterdam, a day after the sync
+    assert min(landed) == date(2026, 12, 1)  # the daily job: current and previous month
+    assert pipeline.redex.accepted == {}  # December waits for push_day 3
