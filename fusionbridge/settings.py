@@ -157,6 +157,7 @@ class RedexSettings(_Section):
     rate_limit: int = Field(default=5, ge=1)
     rate_period_s: float = Field(default=5.0, gt=0)
     batch_size: int = Field(default=100, ge=1, le=1000)
+    daily_batch_records: int = Field(default=3000, ge=1, le=3000)
     timeout_s: float = Field(default=60.0, gt=0)
 
     @model_validator(mode="after")
@@ -244,6 +245,7 @@ class InverterSettings(_Section):
     metric: PlantMetric | None = None
     timezone: ZoneName | None = None
     start_month: MonthField | None = None
+    frequency: Literal["monthly", "daily"] = "monthly"
 
     @model_validator(mode="after")
     def _exactly_one_source(self) -> InverterSettings:
@@ -267,6 +269,7 @@ class InverterSettings(_Section):
             metric=self.metric,
             timezone=self.timezone,
             start_month=self.start_month,
+            frequency=self.frequency,
         )
 
 

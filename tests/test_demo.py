@@ -11,7 +11,14 @@ from pathlib import Path
 
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Month
-from fusionbridge.demo.run import BACKFILL_MONTHS, DemoWorld, available_port, run_demo, simulators
+from fusionbridge.demo.run import (
+    BACKFILL_MONTHS,
+    DAILY_INVERTER,
+    DemoWorld,
+    available_port,
+    run_demo,
+    simulators,
+)
 
 
 def expected_months(world: DemoWorld) -> dict[tuple[str, int, int], Decimal | None]:
@@ -22,6 +29,8 @@ def expected_months(world: DemoWorld) -> dict[tuple[str, int, int], Decimal | No
     expected: dict[tuple[str, int, int], Decimal | None] = {}
     devices = {d.esn: d for d in fleet.inverters()} | {d.id: d for d in fleet.inverters()}
     for entry in world.inverters:
+        if entry.get("frequency") == "daily":
+            continue  # its days go to the batches endpoint
         source: int | str
         if "plant_code" in entry:
             plant = fleet.plant(entry["plant_code"])
@@ -38,6 +47,11 @@ def expected_months(world: DemoWorld) -> dict[tuple[str, int, int], Decimal | No
     return expected
 
 
+def daily_months(expected: dict[tuple[str, int, int], Decimal | None]) -> int:
+    """Closed months of the Daily inverter: those of the monthly one in its zone (Tokyo)."""
+    return sum(1 for key in expected if key[0] == "DEMO-CHIBA-1")
+
+
 async def test_demo_once_pushes_every_closed_month_and_exits_0(tmp_path: Path) -> None:
     out = io.StringIO()
     async with simulators() as world:
@@ -47,8 +61,11 @@ async def test_demo_once_pushes_every_closed_month_and_exits_0(tmp_path: Path) -
     assert status == 0
     assert len(expected) >= 4 * (BACKFILL_MONTHS - 2)  # four inverters, ~11 closed months each
     assert accepted == expected
+    days = {day for inv, day in world.redex.accepted_days if inv == DAILY_INVERTER}
+    assert len(days) > 250  # the daily inverter's ended days with a value, within 365 days
     text = out.getvalue()
-    assert f"REDEX accepted {len(expected)} of {len(expected)} closed months" in text
+    total = len(expected) + daily_months(expected)
+    assert f"REDEX accepted {total} of {total} closed months" in text
     assert "/status" in text
     assert "sim-system-code" not in text
 
@@ -64,7 +81,8 @@ async def test_demo_once_exits_1_when_redex_refuses_an_inverter(tmp_path: Path) 
     others = {key: kwh for key, kwh in expected.items() if key[0] != "DEMO-UTRECHT"}
     assert accepted == others  # the refused inverter does not hold back the rest
     text = out.getvalue()
-    assert f"REDEX accepted {len(others)} of {len(expected)} closed months" in text
+    daily = daily_months(expected)
+    assert f"REDEX accepted {len(others) + daily} of {len(expected) + daily} closed months" in text
     assert "DEMO-UTRECHT: must send {Daily} generation data" in text
 
 

@@ -22,6 +22,7 @@ WIRE_MODULES = [
     "fusionbridge.fusionsolar.wire",
     "fusionbridge.fusionsolar.oauth_wire",
     "fusionbridge.redex.wire",
+    "fusionbridge.redex.daily_wire",
 ]
 IO_LIBRARIES = [
     "aiohttp",

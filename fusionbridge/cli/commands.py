@@ -76,6 +76,8 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
         f"{report.failed} failed, {report.pending} pending; "
         f"{report.accepted} processes accepted, {report.processing} still processing"
     )
+    if report.days:  # daily-registered inverters (SPEC §11)
+        print(f"pushed {report.days} days: {report.days_sent} sent")
     for drift in report.drift:
         print(
             f"drift: {drift.remote_inv_id} {drift.month} changed by {drift.difference_kwh} kWh "

@@ -22,6 +22,7 @@ class InverterEntry:
     metric: str | None = None
     timezone: str | None = None
     start_month: Month | None = None
+    frequency: str = "monthly"  # how REDEX registered it: "monthly" or "daily" (SPEC §11)
 
     def plant_source(self) -> SourceRef | None:
         """The plant source, which needs no inventory lookup; None for device entries."""
@@ -51,10 +52,12 @@ class Target:
     remote_inv_id: str
     zone: ZoneInfo
     start_month: Month | None = None
+    daily: bool = False
 
     @classmethod
     def from_entry(cls, entry: InverterEntry, default_zone: str) -> Target:
-        return cls(entry.remote_inv_id, entry.zone(default_zone), entry.start_month)
+        daily = entry.frequency == "daily"
+        return cls(entry.remote_inv_id, entry.zone(default_zone), entry.start_month, daily)
 
 
 @dataclass(frozen=True, slots=True)

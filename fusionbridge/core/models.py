@@ -197,8 +197,10 @@ class SubmissionState(StrEnum):
 
     MISSING = "missing"
     FETCHED = "fetched"
+    HELD = "held"
     DUE = "due"
     SENDING = "sending"
+    UNCONFIRMED = "unconfirmed"
     SENT = "sent"
     ACCEPTED = "accepted"
     REJECTED = "rejected"

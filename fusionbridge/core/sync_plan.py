@@ -95,6 +95,8 @@ def daily_sync_needs(
             for m in month_range(current.shift(-recheck_months), previous)
             if m in known and known[m].kwh is not None
         )
+        if inverter.target.daily:  # days are what it submits: re-read them wherever months are
+            recent = frozenset(wanted)
         needs.append(SourceNeed(inverter.source, frozenset(wanted), recent))
     return needs
 
@@ -115,7 +117,8 @@ def range_sync_needs(
         start = first or (last or current).previous()
         months = frozenset(month_range(start, end))
         recent = {current, current.previous()}
-        day_months = months if all_days else frozenset(m for m in months if m in recent)
+        every_day = all_days or inverter.target.daily  # SPEC §11: daily inverters need them all
+        day_months = months if every_day else frozenset(m for m in months if m in recent)
         needs.append(SourceNeed(inverter.source, months, day_months))
     return needs
 

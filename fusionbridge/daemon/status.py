@@ -6,15 +6,18 @@ Reads only the ledger (no network), so it answers even when both upstreams are d
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from fusionbridge.core.daily_plan import DayLine, day_ended, month_summary
 from fusionbridge.core.due import describe_month
-from fusionbridge.core.inverters import Target, resolve_inverters
+from fusionbridge.core.inverters import ResolvedInverter, Target, resolve_inverters
 from fusionbridge.core.models import Month, SourceRef, SubmissionState
 from fusionbridge.core.readings import Finding
+from fusionbridge.jobs.push_daily import daily_plans
 from fusionbridge.jobs.sources import month_record
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
@@ -33,9 +36,11 @@ class MonthLine:
     drift_kwh: Decimal | None
     last_error: str | None
     findings: tuple[str, ...]
+    days: tuple[DayLine, ...] | None = None  # a daily inverter's days (SPEC §11)
+    days_note: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        document: dict[str, Any] = {
             "month": str(self.month),
             "kwh": _text(self.kwh),
             "state": self.state.value,
@@ -45,6 +50,9 @@ class MonthLine:
             "last_error": self.last_error,
             "findings": list(self.findings),
         }
+        if self.days is not None:
+            document["days"] = [day_json(d) for d in self.days]
+        return document
 
 
 @dataclass(frozen=True)
@@ -70,15 +78,14 @@ async def ledger_status(
 ) -> list[InverterLines]:
     """Per configured inverter, every month the ledger knows (or only the latest few)."""
     inventory = await ledger.inventory.load()
-    resolved = {
-        r.remote_inv_id: r.source
-        for r in resolve_inverters(
-            [e.entry() for e in settings.inverters],
-            inventory.plants,
-            inventory.devices,
-            settings.timezone,
-        ).inverters
-    }
+    resolution = resolve_inverters(
+        [e.entry() for e in settings.inverters],
+        inventory.plants,
+        inventory.devices,
+        settings.timezone,
+    )
+    resolved = {r.remote_inv_id: r.source for r in resolution.inverters}
+    daily = await daily_month_lines(ledger, resolution.inverters, now, settings)
     readings = await ledger.energy.monthly(set(resolved.values()))
     records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions.records()}
     findings = await ledger.findings.load()
@@ -97,6 +104,10 @@ async def ledger_status(
             _line(target, month, source, readings, records, findings, now, settings)
             for month in chosen
         ]
+        if target.daily:
+            by_month = daily.get(target.remote_inv_id, {})
+            chosen = sorted(by_month)[-last_months:] if last_months else sorted(by_month)
+            lines = [by_month[month] for month in chosen]
         label = (
             str(source)
             if source
@@ -135,8 +146,63 @@ def _line(
 
 
 def state_counts(inverters: list[InverterLines]) -> dict[str, int]:
-    counts = Counter(m.state.value for inv in inverters for m in inv.months)
+    """Months by state; a daily inverter counts its days instead (SPEC §11 metrics)."""
+    counts: Counter[str] = Counter()
+    for inverter in inverters:
+        for line in inverter.months:
+            if line.days is None:
+                counts[line.state.value] += 1
+            else:
+                counts.update(day.state.value for day in line.days)
     return dict(sorted(counts.items()))
+
+
+def day_json(line: DayLine) -> dict[str, Any]:
+    return {
+        "date": line.day.isoformat(),
+        "kwh": _text(line.kwh),
+        "accumulated_kwh": _text(line.accumulated_kwh),
+        "state": line.state.value,
+        "process_id": line.facts.process_id,
+        "processing_status": line.facts.processing_status,
+    }
+
+
+async def daily_month_lines(
+    ledger: Ledger, inverters: Sequence[ResolvedInverter], now: datetime, settings: Settings
+) -> dict[str, dict[Month, MonthLine]]:
+    """Per daily inverter and month: the sum of its days, their worst state, `n/m days accepted`."""
+    window = settings.schedule.correction_window_months
+    plans = await daily_plans(ledger, inverters, now, window)
+    targets = {inv.remote_inv_id: inv.target for inv in inverters}
+    result: dict[str, dict[Month, MonthLine]] = {}
+    for plan in plans:
+        target = targets[plan.remote_inv_id]
+        by_month: defaultdict[Month, list[DayLine]] = defaultdict(list)
+        for line in plan.lines:
+            by_month[Month.of(line.day)].append(line)
+        months: dict[Month, MonthLine] = {}
+        for month, lines in sorted(by_month.items()):
+            ended = [d for d in month.days() if day_ended(d, now, target.zone)]
+            start = target.start_month.first_day() if target.start_month else None
+            due = sum(1 for d in ended if start is None or d >= start)
+            state, total, note = month_summary(lines, due)
+            errors = [line.note or line.facts.last_error for line in lines]
+            drift = [line.drift_kwh for line in lines if line.drift_kwh is not None]
+            months[month] = MonthLine(
+                month=month,
+                kwh=total,
+                state=state,
+                process_id=max((x.facts.process_id or 0 for x in lines), default=0) or None,
+                processing_status=None,
+                drift_kwh=sum(drift, Decimal("0.000")) if drift else None,
+                last_error=next((e for e in errors if e), None),
+                findings=(),
+                days=tuple(lines),
+                days_note=note,
+            )
+        result[plan.remote_inv_id] = months
+    return result
 
 
 def status_document(inverters: list[InverterLines]) -> dict[str, Any]:
@@ -157,7 +223,7 @@ def status_table(inverters: list[InverterLines]) -> str:
                 (inverter.remote_inv_id, "-", "-", "no data yet", "", "", "", inverter.source)
             )
         for line in inverter.months:
-            note = line.last_error or "; ".join(line.findings)
+            note = "; ".join(n for n in (line.days_note, line.last_error, *line.findings) if n)
             rows.append(
                 (
                     inverter.remote_inv_id,

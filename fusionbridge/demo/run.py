@@ -39,6 +39,8 @@ from fusionbridge.simulator.redex import RedexSimulator
 
 HOST = "127.0.0.1"
 FLEET = FleetSpec(plants=5, inverters=10)
+DAILY_INVERTER = "DEMO-CHIBA-DAILY"
+"""Registered Daily at REDEX: its days go out through the batches endpoint (SPEC §11)."""
 PACING_S = 0.1
 """Seconds between two calls to one FusionSolar endpoint (Huawei's real limit is a minute)."""
 BACKFILL_MONTHS = 12
@@ -62,7 +64,8 @@ class DemoWorld:
 
 
 def demo_inverters(fleet: Fleet) -> list[dict[str, Any]]:
-    """A handful of sources: by esn and by device id, both inverter types, a plant, four zones."""
+    """A handful of sources: by esn and by device id, both inverter types, a plant, four zones,
+    and one inverter registered Daily beside the monthly ones."""
     plant = {p.zone.key: p for p in fleet.plants}
     chiba, campinas, long_an, utrecht = (
         plant[zone]
@@ -85,6 +88,12 @@ def demo_inverters(fleet: Fleet) -> list[dict[str, Any]]:
             "timezone": long_an.zone.key,
         },
         {"remote_inv_id": "DEMO-UTRECHT", "plant_code": utrecht.code},
+        {
+            "remote_inv_id": DAILY_INVERTER,
+            "device_id": fleet.inverters(chiba.code)[1].id,
+            "timezone": chiba.zone.key,
+            "frequency": "daily",
+        },
     ]
 
 
@@ -96,7 +105,8 @@ async def simulators() -> AsyncIterator[DemoWorld]:
     )
     redex = RedexSimulator(rate_limit=10, rate_period_s=1.0)
     inverters = demo_inverters(fusionsolar.fleet)
-    redex.register(*(entry["remote_inv_id"] for entry in inverters))
+    redex.register(*(e["remote_inv_id"] for e in inverters if e["remote_inv_id"] != DAILY_INVERTER))
+    redex.register(DAILY_INVERTER, frequency="Daily")
     runner = web.AppRunner(fusionsolar.app, access_log=None)
     await runner.setup()
     try:

@@ -4,4 +4,7 @@ Each run recomputes what to do from the ledger and `now`, so a failed or killed 
 run again. REDEX does not document what a re-sent month does; fusionbridge assumes the last
 submission for a (RemoteInvId, Year, month) overwrites the earlier one. That assumption lives
 here: a changed month within the correction window is re-sent in full, never as a delta.
+The same holds for days of daily-registered inverters (SPEC §11): a re-sent (RemoteInvId, day)
+is assumed to replace the earlier record, period and accumulated total alike, so a changed day
+goes out again with every later day whose running total moved with it (jobs.push_daily).
 """

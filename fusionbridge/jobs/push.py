@@ -11,6 +11,7 @@ from fusionbridge.app import Runtime
 from fusionbridge.core.inverters import Target
 from fusionbridge.core.models import Month, SubmissionState, round_kwh
 from fusionbridge.core.push_plan import Drift, PushItem, plan_push
+from fusionbridge.jobs.push_daily import push_days, recover_days, standing_day_problems
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.redex.client import ItemOutcome
@@ -21,6 +22,8 @@ log = get_logger(__name__)
 
 
 STANDING_PROBLEMS = (SubmissionState.REJECTED, SubmissionState.FAILED)
+DAILY_HINT = 'registered Daily at REDEX: set frequency = "daily" for this inverter'
+"""What a monthly item refused with `{Daily}` tells the operator (SPEC §11); never switched."""
 KNOWN_STATUSES = frozenset({"New", "Processing", "Success", "Failed"})
 
 
@@ -38,6 +41,8 @@ class PushReport:
     drift: tuple[Drift, ...]
     standing_problems: int
     not_due: tuple[str, ...] = ()
+    days: int = 0  # daily records planned (SPEC §11)
+    days_sent: int = 0
 
 
 # --- push ---------------------------------------------------------------------------------------
@@ -64,6 +69,8 @@ def _ledger_outcome(outcome: ItemOutcome) -> Sent | Rejected | Failed | Pending:
     if outcome.status == "sent" and outcome.process_id is not None:
         return Sent(outcome.process_id)
     if outcome.status == "rejected":
+        if "{Daily}" in (outcome.message or ""):
+            return Rejected(f"{outcome.message}; {DAILY_HINT}")
         return Rejected(outcome.message or "rejected by REDEX")
     if outcome.status == "failed":
         return Failed(outcome.message or "refused by REDEX")
@@ -85,14 +92,19 @@ async def push(
         log.warning("push.nothing_configured")
     if not dry_run:
         await _recover(rt)
-        await _poll(rt, await rt.ledger.submissions.open_process_ids(), wait_s=0)
+        await recover_days(rt)
+        await _poll(rt, await _open_ids(rt), wait_s=0)
     # The months to send are in the ledger: a FusionSolar outage must not hold REDEX back.
     cached = await rt.ledger.inventory.load()
     resolution = await resolve(
         rt, cached if cached.refreshed_at is not None else None, refresh_missing=False
     )
     inverters = resolution.inverters
-    targets = [Target.from_entry(e.entry(), settings.timezone) for e in settings.inverters]
+    targets = [
+        t
+        for t in (Target.from_entry(e.entry(), settings.timezone) for e in settings.inverters)
+        if not t.daily
+    ]
     now = rt.clock.now()
     plan = plan_push(
         targets,
@@ -110,7 +122,8 @@ async def push(
     if dry_run:
         for batch in batches(items, settings.redex.batch_size):
             print(dumps_payload(batch), file=out)
-        return PushReport(len(items), 0, 0, 0, 0, 0, 0, plan.drift, 0, plan.not_due)
+        days = await push_days(rt, inverters, month=month, force=force, dry_run=True, out=out)
+        return PushReport(len(items), 0, 0, 0, 0, 0, 0, plan.drift, 0, plan.not_due, days.records)
 
     request: dict[str, int] = {}
 
@@ -146,19 +159,23 @@ async def push(
         s: sum(1 for o in outcomes if o.status == s)
         for s in ("sent", "rejected", "failed", "pending")
     }
-    statuses = await _poll(rt, await rt.ledger.submissions.open_process_ids(), wait_s=wait_s)
+    days = await push_days(rt, inverters, month=month, force=force)
+    statuses = await _poll(rt, await _open_ids(rt), wait_s=wait_s)
     records = await rt.ledger.submissions.records([t.remote_inv_id for t in targets])
     report = PushReport(
         items=len(items),
         sent=counts["sent"],
         rejected=counts["rejected"],
         failed=counts["failed"],
-        pending=counts["pending"],
+        pending=counts["pending"] + days.pending,
         accepted=sum(1 for s in statuses.values() if s == "Success"),
         processing=sum(1 for s in statuses.values() if s not in ("Success", "Failed")),
         drift=plan.drift,
-        standing_problems=sum(1 for r in records if r.state in STANDING_PROBLEMS),
+        standing_problems=sum(1 for r in records if r.state in STANDING_PROBLEMS)
+        + await standing_day_problems(rt, inverters, days.held),
         not_due=plan.not_due,
+        days=days.records,
+        days_sent=days.sent,
     )
     log.info(
         "push.finished",
@@ -196,10 +213,19 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
         settled = await rt.ledger.submissions.record_processing(
             process_id, status, rt.clock.now(), message
         )
+        await rt.ledger.days.record_day_processing(process_id, status, rt.clock.now(), message)
         for inverter, month in settled:
             event = "push.accepted" if status == "Success" else "push.rejected"
             log.info(event, inverter=inverter, month=str(month), process_id=process_id)
     return statuses
+
+
+async def _open_ids(rt: Runtime) -> list[int]:
+    """ProcessIds still to follow, of months and of days alike."""
+    ids = (
+        await rt.ledger.submissions.open_process_ids() + await rt.ledger.days.open_day_process_ids()
+    )
+    return sorted(set(ids))
 
 
 async def _record_drift(rt: Runtime, drift: Sequence[Drift]) -> None:

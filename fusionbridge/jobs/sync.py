@@ -13,6 +13,7 @@ from fusionbridge.core.inverters import ResolvedInverter
 from fusionbridge.core.models import KpiRow, Month, SourceKind, SourceRef
 from fusionbridge.core.sync_plan import daily_sync_needs, plan_sync, range_sync_needs
 from fusionbridge.fusionsolar import wire
+from fusionbridge.jobs.baselines import take_baselines
 from fusionbridge.jobs.progress import Progress
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
@@ -103,6 +104,7 @@ async def sync(
             progress.step(f"day values {day_call.month}: {_count(len(batch))}")
     finally:
         progress.close()
+    await take_baselines(rt, inverters)  # daily inverters: the counter next to fresh day values
     findings.extend(
         await _cross_check(rt, inverters, needs_months={m for n in needs for m in n.months})
     )

@@ -47,6 +47,8 @@ INVERTER_MODELS = {
 }
 MILLI = Decimal("0.001")
 GAP_DAY, NULL_DAY, NA_DAY, STRING_DAY = 5, 6, 7, 8
+COUNTER_EPOCH = date(2024, 1, 1)
+"""Where the simulated lifetime counters start counting the fleet's days."""
 ONGRID_SHARE = (7, 10)
 """Exported share of generation: ongrid_power = floor(7/10 of the day's generation)."""
 
@@ -237,6 +239,28 @@ class Fleet:
 
     def plant_day(self, code: str, day: date, metric: str = "inverter_power") -> tuple[Style, int]:
         return self.plant_days(code, Month.of(day), metric)[day.day - 1]
+
+    def lifetime_milli(self, source: int | str, today: date) -> int:
+        """The lifetime counter (`total_cap` of a device, `total_power` of a plant) on `today`.
+
+        An opening of 1.2 kWh per installed W at COUNTER_EPOCH plus every valued day since,
+        today included: exactly what the served day values add up to.
+        """
+        if isinstance(source, int):
+            opening = self._devices[source].capacity_w * 1200
+        else:
+            opening = sum(d.capacity_w * 1200 for d in self.inverters(source))
+        total = opening
+        month, last = Month.of(COUNTER_EPOCH), Month.of(today)
+        while month <= last:
+            days = (
+                self.device_days(source, month)
+                if isinstance(source, int)
+                else self.plant_days(source, month)
+            )
+            total += month_total(days, today.day if month == last else None) or 0
+            month = month.next()
+        return total
 
 
 def month_total(days: Sequence[tuple[Style, int]], up_to: int | None = None) -> int | None:

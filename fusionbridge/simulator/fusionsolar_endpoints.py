@@ -278,7 +278,7 @@ def station_real_kpi(
                 "dataItemMap": {
                     "day_power": float(kwh(milli if style.has_value else 0)),
                     "month_power": float(kwh(month)),
-                    "total_power": float(kwh(month) + plant.capacity_kwp * 1000),
+                    "total_power": float(kwh(sim.fleet.lifetime_milli(code, today))),
                     "day_income": None,
                     "real_health_state": 3,
                 },
@@ -362,7 +362,7 @@ def dev_real_kpi(sim: FusionSolarSimulator, body: Mapping[str, object], now: dat
             items = {
                 "active_power": round(device.capacity_w * 0.0004, 3),
                 "day_cap": day,
-                "total_cap": round(device.capacity_w * 1.2, 2),
+                "total_cap": float(kwh(sim.fleet.lifetime_milli(device.id, today))),
                 "inverter_state": 512.0,
                 "run_state": 1,
                 "close_time": "N/A",

@@ -18,7 +18,7 @@ from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
 from typing import Any, Literal
@@ -27,8 +27,10 @@ from aiohttp import web
 
 from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.core.models import MONTH_KEYS
+from fusionbridge.redex.daily_wire import BATCHES_PATH
 from fusionbridge.redex.wire import GRANT_PATH, MONTHLY_PATH, PERIOD_KEY, REFRESH_PATH, STATUS_PATH
 from fusionbridge.settings import RedexSettings
+from fusionbridge.simulator import redex_daily
 
 CLIENT_ID = "sim-client"
 CLIENT_SECRET = "sim-client-secret"
@@ -37,6 +39,7 @@ ENDPOINTS = {
     GRANT_PATH: "token",
     REFRESH_PATH: "token_refresh",
     MONTHLY_PATH: "monthly_data",
+    BATCHES_PATH: "batches",
     STATUS_PATH: "statuses",
 }
 _BODY = web.RequestKey("body", object)
@@ -113,6 +116,7 @@ class RedexSimulator:
         self.inverters: dict[str, str] = {}
         self.failing: set[str] = set()
         self.accepted: dict[tuple[str, int, int], Decimal] = {}
+        self.accepted_days: dict[tuple[str, date], tuple[Decimal, Decimal]] = {}
         self.requests: list[ReceivedRequest] = []
         self.processes: dict[int, _Process] = {}
         self._faults: dict[str, deque[Fault]] = defaultdict(deque)
@@ -125,6 +129,7 @@ class RedexSimulator:
         self.app.router.add_post(GRANT_PATH, self._grant)
         self.app.router.add_post(REFRESH_PATH, self._refresh_grant)
         self.app.router.add_post(MONTHLY_PATH, self._monthly)
+        self.app.router.add_post(BATCHES_PATH, self._batches)
         self.app.router.add_get(STATUS_PATH, self._status)
 
     # -- test controls -------------------------------------------------------------------------
@@ -139,7 +144,8 @@ class RedexSimulator:
                 self.failing.add(remote_inv_id)
 
     def inject(self, endpoint: str, *faults: Fault) -> None:
-        """Answer the next requests to `endpoint` (token, token_refresh, monthly_data, statuses)."""
+        """Answer the next requests to `endpoint` (token, token_refresh, monthly_data, batches,
+        statuses)."""
         if endpoint not in ENDPOINTS.values():
             raise ValueError(f"unknown endpoint {endpoint!r}")
         self._faults[endpoint].extend(faults)
@@ -310,6 +316,13 @@ class RedexSimulator:
         if not fails:
             self._apply(body)
         return _envelope(201, "Created", data={"ProcessId": process_id})
+
+    async def _batches(self, request: web.Request) -> web.Response:
+        if not self._authorised(request):
+            return _envelope(401, "Unauthorized")
+        body = await _read_json(request)
+        request[_BODY] = body
+        return await redex_daily.batches(self, request, body)
 
     def _unprocessable(self, body: list[dict[str, Any]]) -> list[dict[str, Any]]:
         errors = []

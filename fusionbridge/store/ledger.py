@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fusionbridge.clock import Clock
 from fusionbridge.store.backends import LedgerTarget, open_database
 from fusionbridge.store.database import Database
+from fusionbridge.store.day_submissions import DaySubmissionRecords
 from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
@@ -32,6 +33,7 @@ class Ledger:
         self.jobs = JobRecords(db, clock)
         self.findings = FindingRecords(db, clock)
         self.oauth = OAuthRecords(db, clock)
+        self.days = DaySubmissionRecords(db, clock)
 
     @property
     def location(self) -> str:

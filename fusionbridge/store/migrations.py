@@ -172,6 +172,66 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             refused_reason TEXT
         ) STRICT""",
     ),
+    (  # SPEC §11: daily-registered inverters, their requests, days and lifetime baselines
+        """CREATE TABLE day_requests (
+            id INTEGER PRIMARY KEY,
+            payload TEXT NOT NULL,
+            begun_at TEXT NOT NULL,
+            finished_at TEXT
+        ) STRICT""",
+        """CREATE TRIGGER day_requests_payload_fixed
+        BEFORE UPDATE OF id, payload, begun_at ON day_requests
+        BEGIN SELECT RAISE(ABORT, 'day request payloads are append-only'); END""",
+        """CREATE TRIGGER day_requests_no_delete BEFORE DELETE ON day_requests
+        BEGIN SELECT RAISE(ABORT, 'day requests are append-only'); END""",
+        """CREATE TABLE day_request_items (
+            request_id INTEGER NOT NULL REFERENCES day_requests (id),
+            remote_inv_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            accumulated_kwh TEXT NOT NULL,
+            outcome TEXT
+                CHECK (outcome IN ('sent', 'rejected', 'failed', 'pending', 'unconfirmed')),
+            process_id INTEGER,
+            message TEXT,
+            PRIMARY KEY (request_id, remote_inv_id, day)
+        ) STRICT""",
+        """CREATE TABLE day_submissions (
+            remote_inv_id TEXT NOT NULL,
+            day TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('due', 'sending', 'unconfirmed', 'sent',
+                'accepted', 'rejected', 'failed')),
+            kwh_sent TEXT,
+            accumulated_sent TEXT,
+            sent_at TEXT,
+            process_id INTEGER,
+            processing_status TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            accepted_kwh TEXT,
+            accepted_accumulated TEXT,
+            accepted_at TEXT,
+            request_id INTEGER REFERENCES day_requests (id),
+            updated_at TEXT NOT NULL,
+            PRIMARY KEY (remote_inv_id, day)
+        ) STRICT""",
+        "CREATE INDEX day_submissions_by_process ON day_submissions (process_id)",
+        """CREATE TABLE day_baselines (
+            remote_inv_id TEXT PRIMARY KEY,
+            source TEXT NOT NULL,
+            anchor_day TEXT NOT NULL,
+            opening_kwh TEXT NOT NULL,
+            counter_kwh TEXT NOT NULL,
+            counter_key TEXT NOT NULL,
+            raw TEXT NOT NULL,
+            known_kwh TEXT NOT NULL,
+            read_at TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TRIGGER day_baselines_fixed BEFORE UPDATE ON day_baselines
+        BEGIN SELECT RAISE(ABORT, 'a baseline is read once and never changes'); END""",
+        """CREATE TRIGGER day_baselines_no_delete BEFORE DELETE ON day_baselines
+        BEGIN SELECT RAISE(ABORT, 'a baseline is read once and never changes'); END""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -1,0 +1,114 @@
+"""REDEX daily generation data (`generation-datas/batches`) as pure values: body out, answer in.
+
+Numbers go out as decimal strings with exactly three decimals, as every upstream example
+writes them; the text logged in the ledger is the text sent.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Final
+
+from fusionbridge.core.models import KWH_QUANTUM
+from fusionbridge.errors import UnexpectedResponseError
+from fusionbridge.redex.wire import (
+    Created,
+    Refused,
+    Unprocessable,
+    _error_texts,
+    message_of,
+)
+
+BATCHES_PATH: Final = "/public/v2/generation-datas/batches"
+PERIOD_FIELD: Final = "PeriodProductionInKWh"
+ACCUMULATED_FIELD: Final = "AccumulatedEnergyInKWh"
+_DEVICE_INDEX = re.compile(r"^(?:Devices)?\[(\d+)\]", re.IGNORECASE)
+
+
+@dataclass(frozen=True, slots=True)
+class DeviceDays:
+    """One remote inverter's records in a request: (day, kWh, accumulated kWh), ascending."""
+
+    remote_inv_id: str
+    records: tuple[tuple[date, Decimal, Decimal], ...]
+
+    def __post_init__(self) -> None:
+        if not self.remote_inv_id:
+            raise ValueError("remote_inv_id must not be empty")
+        if not self.records:
+            raise ValueError(f"{self.remote_inv_id}: a device carries at least one day")
+        days = [day for day, _, _ in self.records]
+        if days != sorted(set(days)):
+            raise ValueError(f"{self.remote_inv_id}: days must be ascending and distinct")
+        for day, kwh, accumulated in self.records:
+            for value in (kwh, accumulated):
+                if not value.is_finite() or value < 0 or value != value.quantize(KWH_QUANTUM):
+                    raise ValueError(f"{self.remote_inv_id} {day}: {value} is not a 3-decimal kWh")
+
+
+def kwh_text(value: Decimal) -> str:
+    """Exactly three decimals; the value was rounded once, before it got here."""
+    return format(value.quantize(KWH_QUANTUM), "f")
+
+
+def dumps_batch(devices: Sequence[DeviceDays]) -> str:
+    """The exact JSON text of one batches request: one device per line."""
+    seen: set[str] = set()
+    lines = []
+    for device in devices:
+        if device.remote_inv_id in seen:
+            raise ValueError(f"{device.remote_inv_id} appears twice in one request")
+        seen.add(device.remote_inv_id)
+        records = ", ".join(
+            "{"
+            + f'"Timestamp": "{day.isoformat()}", "{PERIOD_FIELD}": "{kwh_text(kwh)}", '
+            + f'"{ACCUMULATED_FIELD}": "{kwh_text(accumulated)}"'
+            + "}"
+            for day, kwh, accumulated in device.records
+        )
+        lines.append(f'{{"RemoteInvId": {json.dumps(device.remote_inv_id)}, "Data": [{records}]}}')
+    return '{"Devices": [\n' + ",\n".join(lines) + "\n]}"
+
+
+def record_count(devices: Sequence[DeviceDays]) -> int:
+    return sum(len(d.records) for d in devices)
+
+
+BatchReply = Created | Refused | Unprocessable
+
+
+def parse_batch_reply(status: int, body: object) -> BatchReply:
+    """Read the answer to a batches POST (429 and 5xx never reach here)."""
+    if 200 <= status < 300:
+        data = body.get("Data") if isinstance(body, dict) else None
+        process_id = data.get("ProcessId") if isinstance(data, dict) else None
+        if isinstance(process_id, bool) or not isinstance(process_id, int | str):
+            raise UnexpectedResponseError("REDEX accepted the days without a ProcessId", str(body))
+        try:
+            return Created(int(process_id))
+        except ValueError as exc:
+            raise UnexpectedResponseError("REDEX sent a non-numeric ProcessId", str(body)) from exc
+    message = message_of(body, default=f"HTTP {status}")
+    if status == 422:
+        return Unprocessable(device_errors(body), message)
+    return Refused(status, message)
+
+
+def device_errors(body: object) -> dict[int, str]:
+    """Map `Errors[].Key` like `[0].RemoteInvId` or `Devices[2].Data[5]...` to device index."""
+    errors = body.get("Errors") if isinstance(body, dict) else None
+    found: dict[int, list[str]] = {}
+    for error in errors if isinstance(errors, list) else []:
+        if not isinstance(error, dict):
+            continue
+        match = _DEVICE_INDEX.match(str(error.get("Key") or ""))
+        if match is None:
+            continue
+        texts = _error_texts(error)
+        found.setdefault(int(match[1]), []).extend(texts or [str(error.get("Key"))])
+    return {index: "; ".join(dict.fromkeys(texts)) for index, texts in found.items()}
