@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.daemon.metrics import Metrics
@@ -28,6 +29,12 @@ class Tuning:
     redex_poll_interval_s: float = 2.0
 
 
+class LeaseGuard(Protocol):
+    """The account lease as the jobs see it: checked before every upstream write."""
+
+    def ensure(self) -> None: ...
+
+
 @dataclass
 class Runtime:
     """Everything a command or the daemon works with, owned by `open_runtime`."""
@@ -38,6 +45,7 @@ class Runtime:
     fusionsolar: FusionSolarClient
     redex: RedexClient
     metrics: Metrics = field(default_factory=Metrics)
+    lease: LeaseGuard | None = None
 
 
 @asynccontextmanager

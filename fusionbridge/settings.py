@@ -168,6 +168,7 @@ class ScheduleSettings(_Section):
 
 class StorageSettings(_Section):
     path: Path = Path("./data/fusionbridge.db")
+    lease_ttl_s: float = Field(default=30.0, gt=0, allow_inf_nan=False)
 
 
 class HttpSettings(_Section):

@@ -177,7 +177,7 @@ def year(*values: str | None) -> tuple[Decimal | None, ...]:
                         kwh=D(2), fetched_at=utc(2030, 1, 1), state=S.SENT, sent_kwh=D(2)
                     ),
                     m("2025-03"): MonthRecord(
-                        kwh=D(3), fetched_at=utc(2030, 1, 1), state=S.FAILED, sent_kwh=D(3)
+                        kwh=D(3), fetched_at=utc(2030, 1, 1), state=S.FAILED, sent_kwh=D("2.5")
                     ),
                 }
             },
@@ -187,10 +187,10 @@ def year(*values: str | None) -> tuple[Decimal | None, ...]:
                     "RM-1",
                     2025,
                     year("1.000", "2.000", "3.000"),
-                    ((m("2025-01"), SendReason.NEW), (m("2025-03"), SendReason.RETRY)),
+                    ((m("2025-01"), SendReason.NEW), (m("2025-03"), SendReason.CHANGED)),
                 ),
             ),
-            id="new-and-failed-go-out-in-flight-unchanged-is-carried",
+            id="new-and-changed-failed-go-out-in-flight-unchanged-is-carried",
         ),
         pytest.param(
             {
@@ -242,7 +242,7 @@ def test_force_sends_the_drifted_frozen_month() -> None:
         PushItem("RM-1", 2025, year("30", "41.000", "100"), ((m("2025-02"), SendReason.FORCED),)),
     )
     assert plan.drift == (Drift("RM-1", m("2025-02"), D("1.000")),)
-    assert str(plan.items[0].by_key()["Feb"]) == "41.000"
+    assert str(plan.items[0].values[1]) == "41.000"
 
 
 def test_force_resends_an_unchanged_month() -> None:
@@ -313,7 +313,20 @@ def test_each_zone_is_due_on_its_own_clock() -> None:
         (MonthRecord(state=S.DUE, sent_kwh=D(1)), "1", SendReason.RETRY),
         (MonthRecord(state=S.SENDING, sent_kwh=D(1)), "1", SendReason.RETRY),
         (MonthRecord(state=S.REJECTED, sent_kwh=D(1)), "1", SendReason.RETRY),
-        (MonthRecord(state=S.FAILED, sent_kwh=D(1)), "1", SendReason.RETRY),
+        (MonthRecord(state=S.FAILED, sent_kwh=D(1)), "1", None),
+        (MonthRecord(state=S.FAILED, sent_kwh=D(1)), "2", SendReason.CHANGED),
+        (MonthRecord(state=S.HELD), "1", SendReason.NEW),
+        (
+            MonthRecord(state=S.UNCONFIRMED, sent_kwh=D(1), unconfirmed_runs=1),
+            "1",
+            SendReason.RETRY,
+        ),
+        (MonthRecord(state=S.UNCONFIRMED, sent_kwh=D(1), unconfirmed_runs=2), "1", None),
+        (
+            MonthRecord(state=S.UNCONFIRMED, sent_kwh=D(1), unconfirmed_runs=2),
+            "1.5",
+            SendReason.CHANGED,
+        ),
         (MonthRecord(state=S.SENT, sent_kwh=D(1)), "1", None),
         (MonthRecord(state=S.SENT, sent_kwh=D(1)), "1.001", SendReason.CHANGED),
         (MonthRecord(state=S.ACCEPTED, sent_kwh=D(1), accepted_kwh=D(1)), "1.000", None),
@@ -328,9 +341,74 @@ def test_send_reason(record: MonthRecord, value: str, expected: SendReason | Non
     assert send_reason(record, D(value)) is expected
 
 
-def test_item_keys() -> None:
+def test_item_rows_are_the_months_it_carries() -> None:
     item = PushItem("RM-1", 2024, year(None, "2.000"), ())
-    assert list(item.by_key()) == list(MONTH_KEYS)
-    assert item.by_key()["Feb"] == D("2.000")
-    assert item.by_key()["Dec"] is None
-    assert item.months == (m("2024-02"),)
+    assert len(item.values) == len(MONTH_KEYS)
+    assert item.rows() == [("RM-1", m("2024-02"), D("2.000"))]
+    assert item.key == ("RM-1", 2024)
+
+
+# 92.4 kWp in Amsterdam: March 2025 has 743 hours (spring forward), so at most 68,653.2 kWh.
+CAPACITY = {"RM-1": D("92.4"), "RM-2": D("92.4")}
+
+
+@pytest.mark.parametrize(
+    ("kwh", "reason"),
+    [
+        ("-0.5", "negative value -0.500 kWh"),
+        ("99999999", "99999999.000 kWh is above what 92.4 kWp can produce in 743 h (68653.2 kWh)"),
+    ],
+)
+def test_an_impossible_month_is_held_and_nothing_else_is_affected(kwh: str, reason: str) -> None:
+    ledger: LedgerView = {
+        "RM-1": {m("2025-02"): fetched("10"), m("2025-03"): fetched(kwh)},
+        "RM-2": {m("2025-03"): fetched("68653.2")},  # exactly the ceiling: passes
+    }
+    targets = [RM1, Target("RM-2", AMS)]
+    plan = plan_push(targets, ledger, utc(2025, 4, 10), DEFAULT, capacities=CAPACITY)
+    assert plan.items == (
+        PushItem("RM-1", 2025, year(None, "10.000"), ((m("2025-02"), SendReason.NEW),)),
+        PushItem("RM-2", 2025, year(None, None, "68653.200"), ((m("2025-03"), SendReason.NEW),)),
+    )
+    assert [(h.remote_inv_id, h.month, h.reason) for h in plan.held] == [
+        ("RM-1", m("2025-03"), reason)
+    ]
+
+
+def test_no_capacity_no_ceiling_but_never_negative() -> None:
+    ledger: LedgerView = {"RM-1": {m("2025-03"): fetched("99999999")}}
+    plan = plan_push([RM1], ledger, utc(2025, 4, 10), DEFAULT)
+    assert plan.held == ()
+    assert len(plan.items) == 1
+
+
+def test_a_held_month_goes_out_when_it_changes_or_when_forced_for_its_inverter() -> None:
+    held = MonthRecord(kwh=D(-1), fetched_at=utc(2030, 1, 1), state=S.HELD)
+    fixed = MonthRecord(kwh=D(7), fetched_at=utc(2030, 1, 1), state=S.HELD)
+    now, march = utc(2025, 4, 10), m("2025-03")
+    assert plan_push([RM1], {"RM-1": {march: fixed}}, now, DEFAULT, capacities=CAPACITY).items == (
+        PushItem("RM-1", 2025, year(None, None, "7.000"), ((march, SendReason.NEW),)),
+    )
+    ledger: LedgerView = {"RM-1": {march: held}}
+    unnamed = plan_push([RM1], ledger, now, DEFAULT, month=march, force=True)
+    assert unnamed.items == ()
+    assert len(unnamed.held) == 1
+    forced = plan_push([RM1], ledger, now, DEFAULT, month=march, inverter="RM-1", force=True)
+    assert forced.items == (
+        PushItem("RM-1", 2025, year(None, None, "-1.000"), ((march, SendReason.FORCED),)),
+    )
+    # once REDEX took the confirmed value, the same value is not held again
+    confirmed = MonthRecord(
+        kwh=D(-1), fetched_at=utc(2030, 1, 1), state=S.SENT, sent_kwh=D("-1.000")
+    )
+    again = plan_push([RM1], {"RM-1": {march: confirmed}}, now, DEFAULT, capacities=CAPACITY)
+    assert again == PushPlan((), (), ())
+
+
+def test_inverter_narrows_the_plan() -> None:
+    ledger: LedgerView = {
+        "RM-1": {m("2025-01"): fetched("1")},
+        "RM-2": {m("2025-01"): fetched("2")},
+    }
+    plan = plan_push([RM1, Target("RM-2", AMS)], ledger, utc(2025, 2, 10), DEFAULT, inverter="RM-2")
+    assert [i.remote_inv_id for i in plan.items] == ["RM-2"]

@@ -12,6 +12,7 @@ from typing import Any
 from fusionbridge import __version__
 from fusionbridge.core.models import Month
 from fusionbridge.errors import ConfigError, CredentialsError, FusionBridgeError
+from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S
 from fusionbridge.logs import configure_logging
 from fusionbridge.settings import Settings, load_settings
 
@@ -28,6 +29,16 @@ def _month(text: str) -> Month:
         return Month.parse(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -55,7 +66,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=8080,
         help="port of the demo's /status (default 8080; 0 picks one)",
     )
-    commands.add_parser("check", help="validate config, log in once, find every configured source")
+    check = commands.add_parser(
+        "check", help="validate config, log in once, find every configured source"
+    )
     discover = commands.add_parser("discover", help="list FusionSolar plants and devices")
     discover.add_argument("--toml", action="store_true", help="print an [[inverters]] skeleton")
     sync = commands.add_parser("sync", help="fetch generation into the ledger (never pushes)")
@@ -66,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push = commands.add_parser("push", help="submit due months to REDEX and follow them")
     push.add_argument("--month", type=_month, metavar="YYYY-MM")
+    push.add_argument("--inverter", metavar="ID", help="only this remote inverter (RemoteInvId)")
     push.add_argument(
         "--dry-run", action="store_true", help="print the exact JSON payloads, send nothing"
     )
@@ -74,11 +88,19 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=120.0,
         metavar="SECONDS",
         help="how long to follow processing (default 120)",
     )
+    for command in (check, discover, sync, push):
+        command.add_argument(
+            "--lease-wait",
+            type=_seconds,
+            default=DEFAULT_LEASE_WAIT_S,
+            metavar="SECONDS",
+            help="how long to wait while another process holds the ledger lease (default 120)",
+        )
     status = commands.add_parser("status", help="what the ledger holds per inverter and month")
     status.add_argument("--json", action="store_true")
     commands.add_parser(

@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 
 from fusionbridge import __version__
@@ -15,7 +16,7 @@ from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.daemon.view import DaemonStatus
 from fusionbridge.daemon.web import build_app, start_server
 from fusionbridge.errors import LedgerError
-from fusionbridge.jobs.runner import PUSH_WAIT_S, JobRunner
+from fusionbridge.jobs.runner import PUSH_WAIT_S, SKIPPED, JobRunner
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
 
@@ -104,6 +105,10 @@ class DaemonApp:
         ok = await self.runner.run(job)
         if ok is None:
             self.daemon.stop()
+            return
+        if ok == SKIPPED:  # another process works on the account: look again once it may be done
+            recheck_s = self.rt.settings.storage.lease_ttl_s
+            asyncio.get_running_loop().call_later(recheck_s, self.daemon.wake, job)
             return
         upcoming = self.daemon.next_runs().get("sync")
         when = upcoming.isoformat(timespec="minutes") if upcoming else "not scheduled"

@@ -8,10 +8,12 @@ kept as a standing error for /readyz instead: restarting would only spend Huawei
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final, Literal
 
 from fusionbridge.app import Runtime
 from fusionbridge.daemon.schedule import JobName
 from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
+from fusionbridge.jobs.lease import Lease, renewed
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import get_logger
@@ -21,6 +23,8 @@ log = get_logger(__name__)
 
 PUSH_WAIT_S = 120.0
 """How long a scheduled push follows REDEX processing; what is left is polled next time."""
+SKIPPED: Final = "skipped"
+"""What `run` returns when another process held the lease: nothing ran, try again soon."""
 CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
 """Which account a successful job proves again, clearing its standing credential error."""
 
@@ -39,14 +43,34 @@ class JobRunner:
         runs = await self.rt.ledger.jobs.runs()
         return {name: run.last_success_at for name, run in runs.items()}
 
-    async def run(self, job: JobName) -> bool | None:
-        """Run `job` and record it; whether it succeeded, None when the ledger failed (fatal)."""
+    async def run(self, job: JobName) -> bool | Literal["skipped"] | None:
+        """Run `job` under the account lease and record it; whether it succeeded.
+
+        None when the ledger failed (fatal); SKIPPED when another process holds the lease (the
+        job did not start and is not recorded: the caller looks again within `lease_ttl_s`).
+        """
         rt = self.rt
-        rt.metrics.job_runs.labels(job=job).inc()
         try:
-            await rt.ledger.jobs.started(job, rt.clock.now())
-            ok, error = await self._attempt(job)
-            await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+            lease = Lease(rt)
+            held = await lease.try_take()
+            if held is not None:
+                log.info(
+                    "job.lease_held",
+                    job=job,
+                    holder=held.holder,
+                    since=held.taken_at.isoformat(),
+                    recheck_s=rt.settings.storage.lease_ttl_s,
+                )
+                return SKIPPED
+            rt.metrics.job_runs.labels(job=job).inc()
+            async with renewed(lease):
+                rt.lease = lease
+                try:
+                    await rt.ledger.jobs.started(job, rt.clock.now())
+                    ok, error = await self._attempt(job)
+                    await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+                finally:
+                    rt.lease = None
         except LedgerError as exc:
             log.error("job.failed", job=job, error=redact_error(str(exc)), fatal=True)
             rt.metrics.job_failures.labels(job=job).inc()

@@ -12,6 +12,7 @@ from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
+from fusionbridge.store.leases import LeaseRecords
 from fusionbridge.store.migrations import migrate
 from fusionbridge.store.pacing import PacingRecords
 from fusionbridge.store.submissions import SubmissionRecords
@@ -30,6 +31,7 @@ class Ledger:
         self.submissions = SubmissionRecords(db, clock)
         self.jobs = JobRecords(db, clock)
         self.findings = FindingRecords(db, clock)
+        self.leases = LeaseRecords(db, clock)
 
     @property
     def path(self) -> Path:
