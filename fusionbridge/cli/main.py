@@ -116,6 +116,16 @@ def _handler(command: str) -> Handler:
     return handler
 
 
+def warn_upstream_rules(settings: Settings) -> None:
+    """One warning line per setting that breaks an upstream rule (SPEC §10)."""
+    from fusionbridge.logs import get_logger
+    from fusionbridge.upstream_rules import upstream_rule_breaks
+
+    log = get_logger("fusionbridge.settings")
+    for setting, problem in upstream_rule_breaks(settings):
+        log.warning("config.breaks_upstream_rule", setting=setting, problem=problem)
+
+
 def _fail(message: str) -> None:
     print(f"fusionbridge: error: {message}", file=sys.stderr)
 
@@ -138,6 +148,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fusionbridge: config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log.format, settings.log.level)
+    if args.command != "status":  # status reads the ledger only
+        warn_upstream_rules(settings)
     return run_command(_handler(args.command.replace("-", "_")), settings, args)
 
 
@@ -156,4 +168,14 @@ def run_command(handler: Handler, settings: Settings, args: argparse.Namespace) 
         return EXIT_FAILURE
     except FusionBridgeError as exc:
         _fail(str(exc))
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug: one line for the operator, the traceback only in the log
+        from fusionbridge.logs import get_logger
+
+        get_logger("fusionbridge.cli").error(
+            "cli.internal_error", error=f"{type(exc).__name__}: {exc}"
+        )
+        from fusionbridge.store.job_runs import redact_error
+
+        _fail(redact_error(f"internal error ({type(exc).__name__}): {exc}; please report it"))
         return EXIT_FAILURE

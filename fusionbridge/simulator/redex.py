@@ -48,7 +48,8 @@ class Fault:
     """One scripted answer: wait `delay_s` (real time), then answer `status` with `body`.
 
     `status=None` answers normally after the delay (a slow response); `drop` closes the
-    connection without an answer (a reset).
+    connection without an answer (a reset). `late` handles the request at once (REDEX takes the
+    data) and only the answer comes `delay_s` later: a client that gave up never hears of it.
     """
 
     status: int | None = 503
@@ -57,10 +58,15 @@ class Fault:
     headers: Mapping[str, str] = field(default_factory=dict)
     delay_s: float = 0.0
     drop: bool = False
+    late: bool = False
 
     @classmethod
     def slow(cls, delay_s: float) -> Fault:
         return cls(status=None, delay_s=delay_s)
+
+    @classmethod
+    def late_answer(cls, delay_s: float) -> Fault:
+        return cls(status=None, delay_s=delay_s, late=True)
 
     @classmethod
     def reset(cls) -> Fault:
@@ -199,12 +205,21 @@ class RedexSimulator:
         endpoint = ENDPOINTS.get(request.path, "other")
         slot = len(self.requests)
         self.requests.append(ReceivedRequest(endpoint, arrived, 0))
-        early = self._throttle(arrived) or await self._fault(endpoint, request)
+        queue = self._faults.get(endpoint)
+        late = queue.popleft() if queue and queue[0].late else None
+        early = self._throttle(arrived) or (
+            None if late is not None else await self._fault(endpoint, request)
+        )
         try:
             response = early if early is not None else await handler(request)
         except web.HTTPException as exc:
             self.requests[slot] = ReceivedRequest(endpoint, arrived, exc.status)
             raise
+        if late is not None:
+            self.requests[slot] = ReceivedRequest(
+                endpoint, arrived, response.status, request.get(_BODY)
+            )
+            await asyncio.sleep(late.delay_s)
         self.requests[slot] = ReceivedRequest(
             endpoint, arrived, response.status, request.get(_BODY)
         )
