@@ -1,8 +1,5 @@
-"""The REDEX client against the REDEX simulator over real HTTP, on a virtual clock.
-
-The client POSTs the exact bytes it is given, once, and turns the answer into one outcome; it
-repeats a POST only when REDEX provably did not take it (SPEC §10).
-"""
+"""The REDEX client against the simulator over real HTTP, on a virtual clock: it POSTs the exact
+bytes given, repeats them only when REDEX provably did not take them (SPEC §10)."""
 
 from __future__ import annotations
 
@@ -20,7 +17,7 @@ from aiohttp.test_utils import TestServer
 
 from fusionbridge.clock import VirtualClock
 from fusionbridge.core.models import round_kwh
-from fusionbridge.core.outcomes import Failed, Pending, Sent, Unconfirmed
+from fusionbridge.core.outcomes import Failed, Pending, Rejected, Sent, Unconfirmed
 from fusionbridge.core.push_plan import PushItem
 from fusionbridge.errors import RedexAuthError
 from fusionbridge.redex import wire
@@ -116,12 +113,12 @@ async def test_422_names_the_refused_items(connect: Connect, sim: RedexSimulator
     assert sim.count("monthly_data") == 1  # the job, not the client, re-sends the rest
 
 
-async def test_400_fails_the_request(connect: Connect, sim: RedexSimulator) -> None:
+async def test_400_rejects_the_request(connect: Connect, sim: RedexSimulator) -> None:
     body = {"Data": None, "Errors": None, "StatusCode": 400, "Message": "Year is invalid"}
     sim.inject("monthly_data", Fault(400, json.dumps(body)))
     client = await connect()
 
-    assert await send(client, item("INV-1")) == Failed("Year is invalid")
+    assert await send(client, item("INV-1")) == Rejected("Year is invalid")
     assert sim.count("monthly_data") == 1
 
 

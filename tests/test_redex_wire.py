@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from fusionbridge.core.models import round_kwh
-from fusionbridge.core.outcomes import Failed, Sent, Unconfirmed
+from fusionbridge.core.outcomes import Failed, Rejected, Sent, Unconfirmed
 from fusionbridge.core.push_plan import PushItem
 from fusionbridge.errors import UnexpectedResponseError
 from fusionbridge.redex import wire
@@ -114,8 +114,8 @@ def test_created_without_a_usable_process_id_fails_with_the_reason(body: Any) ->
 def test_400_keeps_the_message() -> None:
     body = {"Data": None, "Errors": None, "StatusCode": 400, "Message": "Invalid request body"}
 
-    assert wire.monthly_answer(400, body) == Failed("Invalid request body")
-    assert wire.monthly_answer(403, None) == Failed("HTTP 403")
+    assert wire.monthly_answer(400, body) == Rejected("Invalid request body")
+    assert wire.monthly_answer(403, None) == Rejected("HTTP 403")
 
 
 def test_500_may_have_taken_effect() -> None:

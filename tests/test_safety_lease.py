@@ -110,11 +110,23 @@ async def test_two_pushes_started_together_send_each_item_once(tmp_path: Path) -
     assert pipeline.redex.count(status=429) == 0
 
 
+async def _lines_until(stream: asyncio.StreamReader, text: str) -> str:
+    """Read a child's stderr up to the line containing `text`; what was read."""
+    read = ""
+    while text not in read:
+        line = await stream.readline()
+        if not line:
+            raise AssertionError(f"the child ended without printing {text!r}: {read}")
+        read += line.decode()
+    return read
+
+
 def daemon_config(pipeline: Pipeline, tmp_path: Path, inverters: list[dict[str, Any]]) -> Path:
     return pipeline.write_toml(
         tmp_path / "fusionbridge.toml",
         inverters,
         fusionsolar={"min_interval_s": 0.8},
+        redex={"timeout_s": 120},  # the held request must outlast the CLI's start-up
         schedule={"push_day": 1, "push_at": "00:00"},
         storage={"lease_ttl_s": 3},
         http={"port": 0},
@@ -134,7 +146,8 @@ async def test_cli_next_to_the_daemon_waits_or_names_the_holder(tmp_path: Path) 
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         config = daemon_config(pipeline, tmp_path, inverters)
-        pipeline.redex.inject("monthly_data", Fault.slow(2 * SLOW_S))
+        gate = asyncio.Event()  # REDEX sits on the daemon's first request until the CLI is seen
+        pipeline.redex.inject("monthly_data", Fault.held_until(gate))
 
         daemon = await spawn(tmp_path, config, "run")
         assert daemon.stderr is not None
@@ -146,10 +159,13 @@ async def test_cli_next_to_the_daemon_waits_or_names_the_holder(tmp_path: Path) 
             ready = await wait_for_event(err, seen, "daemon.ready", 60)
             synced = await finish(cli_sync)
             await in_flight(pipeline)  # the daemon's push holds the lease now
-            refused, waited = await asyncio.gather(
-                finish(await spawn(tmp_path, config, "push", "--lease-wait", "0")),
-                finish(await spawn(tmp_path, config, "push", "--lease-wait", "60", "--wait", "5")),
-            )
+            refused = await finish(await spawn(tmp_path, config, "push", "--lease-wait", "0"))
+            waiting = await spawn(tmp_path, config, "push", "--lease-wait", "60", "--wait", "5")
+            assert waiting.stderr is not None
+            early = await asyncio.wait_for(_lines_until(waiting.stderr, WAITING), 60)
+            gate.set()
+            waited = await finish(waiting)
+            waited.err = early + waited.err
             async with (
                 aiohttp.ClientSession() as http,
                 http.get(f"http://127.0.0.1:{ready['port']}/livez") as answer,

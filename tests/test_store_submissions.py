@@ -164,14 +164,14 @@ async def test_success_of_an_older_process_is_remembered(ledger: Ledger) -> None
     assert (await ledger.submissions.records())[0].accepted_at == T2
 
 
-async def test_processing_failed_rejects(ledger: Ledger) -> None:
+async def test_processing_failed_fails(ledger: Ledger) -> None:
     items = [(INV_A, JAN, Decimal("1"))]
     request_id = await ledger.submissions.begin_request(items, payload(*items), T0)
     await ledger.submissions.finish_request(request_id, {(INV_A, JAN): Sent(9)}, T1)
     assert await ledger.submissions.record_processing(9, "Failed", T2) == [(INV_A, JAN)]
     [record] = await ledger.submissions.records()
     assert (record.state, record.processing_status, record.last_error, record.accepted_kwh) == (
-        SubmissionState.REJECTED,
+        SubmissionState.FAILED,
         "Failed",
         "REDEX processing status Failed",
         None,

@@ -187,7 +187,7 @@ def _per_item(
         return [(item, answer) for item in items], []
     named = {i: m for i, m in answer.item_errors.items() if 0 <= i < len(items)}
     if not named:
-        return [(item, Failed(answer.message)) for item in items], []
+        return [(item, Rejected(answer.message)) for item in items], []
     rest = [item for i, item in enumerate(items) if i not in named]
     decided: list[tuple[PushItem, Outcome]] = [(items[i], Rejected(m)) for i, m in named.items()]
     resend = Pending("re-sent without the items REDEX refused")
@@ -232,7 +232,7 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
             process_id, status, rt.clock.now(), message
         )
         for inverter, month in settled:
-            event = "push.accepted" if status == "Success" else "push.rejected"
+            event = "push.accepted" if status == "Success" else "push.failed"
             log.info(event, inverter=inverter, month=str(month), process_id=process_id)
     return statuses
 

@@ -17,7 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
 from fusionbridge.core.models import MONTH_KEYS
-from fusionbridge.core.outcomes import Failed, Outcome, Sent, Unconfirmed
+from fusionbridge.core.outcomes import Failed, Outcome, Rejected, Sent, Unconfirmed
 from fusionbridge.core.push_plan import PushItem
 from fusionbridge.errors import UnexpectedResponseError
 
@@ -105,7 +105,7 @@ def monthly_answer(status: int, body: object) -> MonthlyAnswer:
 
     201 with a ProcessId: sent. 201 without a usable one: failed (REDEX may hold the data, we
     cannot follow it; re-sent only on --force). 422: per item. 500, or another 5xx, may have
-    taken effect: unconfirmed. Any other answer refuses the request as a whole: failed.
+    taken effect: unconfirmed. Any other answer (400) refuses the request as a whole: rejected.
     """
     if 200 <= status < 300:
         process_id = _envelope_data(body).get("ProcessId")
@@ -118,7 +118,7 @@ def monthly_answer(status: int, body: object) -> MonthlyAnswer:
     message = message_of(body, default=f"HTTP {status}")
     if status == 422:
         return Unprocessable(item_errors(body), message)
-    return Failed(message)
+    return Rejected(message)
 
 
 def item_errors(body: object) -> dict[int, str]:

@@ -17,7 +17,7 @@ import random
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -29,6 +29,8 @@ from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.core.models import MONTH_KEYS
 from fusionbridge.redex.wire import GRANT_PATH, MONTHLY_PATH, PERIOD_KEY, REFRESH_PATH, STATUS_PATH
 from fusionbridge.settings import RedexSettings
+from fusionbridge.simulator.redex_faults import Fault as Fault
+from fusionbridge.simulator.redex_faults import ReceivedRequest as ReceivedRequest
 
 CLIENT_ID = "sim-client"
 CLIENT_SECRET = "sim-client-secret"
@@ -41,49 +43,6 @@ ENDPOINTS = {
 }
 _BODY = web.RequestKey("body", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """One scripted answer: wait `delay_s` (real time), then answer `status` with `body`.
-
-    `status=None` answers normally after the delay (a slow response); `drop` closes the
-    connection without an answer (a reset). `late` handles the request at once (REDEX takes the
-    data) and only the answer comes `delay_s` later: a client that gave up never hears of it.
-    """
-
-    status: int | None = 503
-    body: str = '{"Data": null, "Errors": null, "StatusCode": 503, "Message": "injected"}'
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    drop: bool = False
-    late: bool = False
-
-    @classmethod
-    def slow(cls, delay_s: float) -> Fault:
-        return cls(status=None, delay_s=delay_s)
-
-    @classmethod
-    def late_answer(cls, delay_s: float) -> Fault:
-        return cls(status=None, delay_s=delay_s, late=True)
-
-    @classmethod
-    def reset(cls) -> Fault:
-        return cls(drop=True)
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedRequest:
-    """A request as the simulator saw it: which endpoint, when (clock.monotonic), what answer.
-
-    `status` is 0 while the answer is still being made, and when the connection was dropped.
-    """
-
-    endpoint: str
-    arrived_at: float
-    status: int
-    body: Any = None
 
 
 @dataclass(slots=True)
@@ -252,6 +211,8 @@ class RedexSimulator:
         if not queue:
             return None
         fault = queue.popleft()
+        if fault.gate is not None:
+            await fault.gate.wait()
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         if fault.drop and request.transport is not None:

@@ -176,7 +176,8 @@ class SubmissionRecords:
         """Apply a polled processing status; the months it settled (accepted or rejected).
 
         `Success` accepts what that process carried: accepted value = value sent. `Failed`
-        marks the months rejected (REDEX looked at the data and refused it), with `message`.
+        marks the months failed (REDEX looked at the data and refused it), with `message`: they
+        go out again only when their value changes or with `push --force`.
         Other statuses only update `processing_status`.
         """
         now = instant_text(at)
@@ -192,7 +193,7 @@ class SubmissionRecords:
                 return await _settle(tx, process_id, status, SubmissionState.ACCEPTED, None, now)
             if status == FAILED:
                 error = message or "REDEX processing status Failed"
-                return await _settle(tx, process_id, status, SubmissionState.REJECTED, error, now)
+                return await _settle(tx, process_id, status, SubmissionState.FAILED, error, now)
             await tx.execute(
                 """UPDATE submissions SET processing_status = ?, updated_at = ?
                 WHERE process_id = ? AND state = 'sent'""",
