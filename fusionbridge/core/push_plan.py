@@ -1,9 +1,9 @@
 """Which REDEX monthly-data items a push sends: pure, from the ledger's facts and `now`.
 
 One item per (remote inverter, year) that has a month worth sending. It carries every due
-month of that year, because REDEX takes a whole year per item and fusionbridge assumes a
-re-sent month overwrites (SPEC §6): repeating a standing value is harmless, leaving it out
-(null) might not be.
+month of that year, because REDEX takes a whole year per item: under the overwrite assumption
+(documented in `fusionbridge.jobs`) repeating a standing value is harmless, leaving it out
+(null) might not be. A held month is the exception: it is left null rather than certified.
 """
 
 from __future__ import annotations

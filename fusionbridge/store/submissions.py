@@ -4,7 +4,7 @@ A push is two transactions around the HTTP request: `begin_request` records the 
 and marks its months `sending` before anything leaves; `finish_request` records the answer. A
 crash in between leaves the request in `in_flight()`: it may or may not have reached REDEX, so
 the lease holder that finds it marks its months `unconfirmed` and the next push re-sends them
-once (REDEX is assumed to overwrite a re-sent month; see jobs).
+once (see the overwrite assumption in `fusionbridge.jobs`).
 """
 
 from __future__ import annotations
