@@ -62,6 +62,7 @@ class Lease:
         self.holder = holder_name()
         self._token = secrets.token_hex(8)
         self._ttl_s = rt.settings.storage.lease_ttl_s
+        self.renew_every_s = self._ttl_s / 3
         self.lost = False
 
     async def try_take(self) -> LeaseHolder | None:
@@ -100,7 +101,7 @@ class Lease:
         """Renew every ttl/3 until cancelled; a failed renewal marks the lease lost."""
         rt = self._rt
         while True:
-            await asyncio.sleep(self._ttl_s / 3)
+            await asyncio.sleep(self.renew_every_s)
             if not await rt.ledger.leases.renew(self.account, self._token, rt.clock.now()):
                 self.lost = True
                 log.error("lease.lost", holder=self.holder, account=self.account)
