@@ -205,6 +205,8 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         "DROP TABLE submissions",
         "ALTER TABLE submissions_v4 RENAME TO submissions",
         "CREATE INDEX submissions_by_process ON submissions (process_id)",
+        # capacity comes from the inventory (plants.capacity_kwp); this table was never written
+        "DROP TABLE source_capacity",
     ),
 )
 
