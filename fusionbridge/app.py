@@ -12,10 +12,9 @@ from fusionbridge.daemon.metrics import Metrics
 from fusionbridge.errors import ConfigError
 from fusionbridge.fusionsolar import client as fusionsolar_client
 from fusionbridge.fusionsolar.client import FusionSolarClient
-from fusionbridge.fusionsolar.pacing import RetryPolicy as FusionSolarRetry
 from fusionbridge.redex import client as redex_client
 from fusionbridge.redex.client import RedexClient
-from fusionbridge.redex.client import RetryPolicy as RedexRetry
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 
@@ -24,8 +23,8 @@ from fusionbridge.store import Ledger
 class Tuning:
     """Knobs that are not configuration: retry patience and REDEX poll spacing (demo, tests)."""
 
-    fusionsolar_retry: FusionSolarRetry | None = None
-    redex_retry: RedexRetry | None = None
+    fusionsolar_retry: RetryPolicy | None = None
+    redex_retry: RetryPolicy | None = None
     redex_poll_interval_s: float = 2.0
 
 

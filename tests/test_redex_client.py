@@ -21,7 +21,8 @@ from fusionbridge.core.outcomes import Failed, Pending, Rejected, Sent, Unconfir
 from fusionbridge.core.push_plan import PushItem
 from fusionbridge.errors import RedexAuthError
 from fusionbridge.redex import wire
-from fusionbridge.redex.client import RedexClient, RetryPolicy, make_session
+from fusionbridge.redex.client import RedexClient, make_session
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.simulator.redex import API_KEY, CLIENT_SECRET, Fault, RedexSimulator
 
 FAST_RETRY = RetryPolicy(attempts=4, wait_initial_s=0.001, wait_max_s=0.002, wait_jitter_s=0.001)

@@ -12,7 +12,6 @@ from dataclasses import dataclass, field
 from typing import Any, Final
 
 import aiohttp
-import stamina
 
 from fusionbridge.clock import Clock
 from fusionbridge.core.outcomes import Pending, Unconfirmed
@@ -28,6 +27,7 @@ from fusionbridge.redex import wire
 from fusionbridge.redex.limiter import Slot, WindowLimiter, redex_limiter
 from fusionbridge.redex.tokens import TokenKeeper
 from fusionbridge.redex.wire import ProcessingStatus
+from fusionbridge.retry import REDEX_RETRY, RetryPolicy
 from fusionbridge.settings import RedexSettings
 
 UNKNOWN_STATUS: Final = "Unknown"
@@ -38,18 +38,6 @@ log = get_logger(__name__)
 RequestHook = Callable[[str, str], None]
 NOT_TAKEN_STATUSES: Final = frozenset({502, 503, 504})
 """Gateway answers: the request never reached REDEX's application, so it may be repeated."""
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff for 5xx, timeouts, resets and non-JSON answers (stamina), and 429 patience."""
-
-    attempts: int = 5
-    timeout_s: float = 120.0
-    wait_initial_s: float = 1.0
-    wait_max_s: float = 30.0
-    wait_jitter_s: float = 1.0
-    max_rate_waits: int = 10
 
 
 @dataclass(frozen=True, slots=True)
@@ -119,7 +107,7 @@ class RedexClient:
         self._clock = clock
         self._limiter = limiter or redex_limiter(settings, clock)
         self._on_request = on_request
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or REDEX_RETRY
         self._poll_interval_s = poll_interval_s
         self._poll_interval_max_s = poll_interval_max_s
         self._tokens = TokenKeeper(settings, clock, self._post_token)
@@ -227,21 +215,14 @@ class RedexClient:
                 reply.retry_after, now=self._clock.now(), default=self._settings.rate_period_s
             )
             rate_waits += 1
-            if rate_waits > self._retry.max_rate_waits:
+            if rate_waits > self._retry.rate_limit_retries:
                 raise RedexRateLimited("REDEX kept answering 429", delay)
             log.warning("redex.rate_limited", endpoint=request.endpoint, retry_after_s=delay)
             await self._clock.sleep(delay)
 
     async def _send_retrying(self, request: _Request) -> _Reply:
-        policy = self._retry
-        async for attempt in stamina.retry_context(
-            on=_provably_not_taken if request.once else _worth_retrying,
-            attempts=policy.attempts,
-            timeout=policy.timeout_s,
-            wait_initial=policy.wait_initial_s,
-            wait_max=policy.wait_max_s,
-            wait_jitter=policy.wait_jitter_s,
-        ):
+        retrying = self._retry.transient(_provably_not_taken if request.once else _worth_retrying)
+        async for attempt in retrying:
             with attempt:
                 return await self._send(request)
         raise AssertionError("stamina ended without an attempt")  # pragma: no cover
