@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.jobs.lease import command_lease
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.simulator.redex import Fault
@@ -53,8 +54,11 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         redex = {"batch_size": 1}  # one item per request: a kill can cut exactly one
-        settings = pipeline.settings(inverters, redex=redex)
-        config = pipeline.write_toml(tmp_path / "fusionbridge.toml", inverters, redex=redex)
+        storage = {"lease_ttl_s": 1}  # the killed child's lease dies a second after the kill
+        settings = pipeline.settings(inverters, redex=redex, storage=storage)
+        config = pipeline.write_toml(
+            tmp_path / "fusionbridge.toml", inverters, redex=redex, storage=storage
+        )
         async with pipeline.runtime(settings, clock) as rt:
             await sync(rt, first=first, last=last)
             truth = {e["remote_inv_id"]: pipeline.truth(e, first, last) for e in inverters}
@@ -78,7 +82,8 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
 
         async with pipeline.runtime(settings, clock) as rt:
             [cut] = await rt.ledger.submissions.in_flight()
-            resumed = await push(rt, wait_s=10)
+            async with command_lease(rt, wait_s=10):  # taken over once the dead lease expires
+                resumed = await push(rt, wait_s=10)
             log = await rt.ledger.submissions.request_log()
             records = await rt.ledger.submissions.records()
 

@@ -86,7 +86,8 @@ async def push(
     if not settings.inverters:
         log.warning("push.nothing_configured")
     if not dry_run:
-        await _recover(rt)
+        if rt.lease is not None:  # only the lease holder may decide that a request was orphaned
+            await _recover(rt)
         await _poll(rt, await rt.ledger.submissions.open_process_ids(), wait_s=0)
     # The months to send are in the ledger: a FusionSolar outage must not hold REDEX back.
     cached = await rt.ledger.inventory.load()
