@@ -169,3 +169,19 @@ async def test_201_without_a_process_id_fails_and_goes_out_again_only_when_force
     # the injected 201 never reached REDEX's handler; only the forced item did
     assert cli.pipeline.items_sent() == [(target, LAST.year)]
     assert forced.code == 1, "the other inverters' months stand failed"
+
+
+async def test_refused_credentials_leave_no_request_in_doubt(cli: Cli) -> None:
+    assert (await cli("sync", "--from", str(FIRST), "--to", str(LAST))).code == 0
+    cli.pipeline.redex.inject("monthly_data", Fault(401, "{}"), Fault(401, "{}"))
+
+    refused = await cli("push", "--wait", "1")
+
+    assert refused.code == 1
+    assert "credentials refused (redex)" in refused.err
+    async with Ledger.open(cli.pipeline.db_path, SystemClock()) as ledger:
+        assert await ledger.submissions.in_flight() == []
+        states = {r.state.value for r in await ledger.submissions.records()}
+    assert states == {"due"}, "a 401 took nothing: due, not unconfirmed"
+    again = await cli("push", "--wait", "10")
+    assert again.code == 0, again.out

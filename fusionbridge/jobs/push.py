@@ -19,6 +19,7 @@ from fusionbridge.core.inverters import Target
 from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.core.outcomes import Failed, Outcome, Pending, Rejected, Sent, Unconfirmed
 from fusionbridge.core.push_plan import Drift, Held, PushItem, plan_push
+from fusionbridge.errors import CredentialsError
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import wire
@@ -163,7 +164,12 @@ async def _send(rt: Runtime, items: Sequence[PushItem]) -> Counter[str]:
             body = wire.encode(remaining)
             rows = [row for item in remaining for row in item.rows()]
             request_id = await rt.ledger.submissions.begin_request(rows, body, rt.clock.now())
-            answer = await rt.redex.post_monthly(body)
+            try:
+                answer = await rt.redex.post_monthly(body)
+            except CredentialsError as exc:  # a 401 took nothing: the months stay due
+                refused = {key[:2]: Pending(str(exc)) for key in rows}
+                await rt.ledger.submissions.finish_request(request_id, refused, rt.clock.now())
+                raise
             decided, remaining = _per_item(answer, remaining)
             per_month = {
                 (inv, month): outcome for item, outcome in decided for inv, month, _ in item.rows()
