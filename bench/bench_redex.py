@@ -17,9 +17,12 @@ from dataclasses import dataclass
 from decimal import Decimal
 
 from fusionbridge.clock import SystemClock
+from fusionbridge.core.models import round_kwh
+from fusionbridge.core.outcomes import Sent
+from fusionbridge.core.push_plan import PushItem
 from fusionbridge.logs import configure_logging
+from fusionbridge.redex import wire
 from fusionbridge.redex.client import RedexClient, make_session
-from fusionbridge.redex.wire import MonthlyItem
 from fusionbridge.simulator.redex import RedexSimulator
 
 
@@ -36,14 +39,15 @@ class Result:
     values_match: bool
 
 
-def make_items(count: int, seed: int) -> list[MonthlyItem]:
+def make_items(count: int, seed: int) -> list[PushItem]:
     """`count` distinct inverter-years (two years per inverter), twelve random kWh values each."""
     rng = random.Random(seed)
     return [
-        MonthlyItem(
+        PushItem(
             f"RM-BENCH-{n // 2:05d}",
             2024 + n % 2,
-            {m: Decimal(rng.randrange(0, 10**8)) / 10**4 for m in range(1, 13)},
+            tuple(round_kwh(Decimal(rng.randrange(0, 10**8)) / 10**4) for _ in range(12)),
+            (),
         )
         for n in range(count)
     ]
@@ -58,15 +62,18 @@ async def run(count: int, batch_size: int, rate: int, period_s: float) -> Result
         async with make_session(settings) as session:
             client = RedexClient(session, settings, clock=SystemClock())
             started = time.perf_counter()
-            outcomes = await client.submit(items)
-            process_ids = {o.process_id for o in outcomes if o.process_id is not None}
+            answers = [
+                await client.post_monthly(wire.encode(batch))
+                for batch in wire.batches(items, batch_size)
+            ]
+            process_ids = {a.process_id for a in answers if isinstance(a, Sent)}
             statuses = await client.follow(process_ids, wait_s=600)
             wall_s = time.perf_counter() - started
     minimum = 1 + math.ceil(count / batch_size) + len(process_ids)
     expected = {
         (item.remote_inv_id, item.year, month): value
         for item in items
-        for month, value in enumerate(item.months().values(), start=1)
+        for month, value in enumerate(item.values, start=1)
         if value is not None
     }
     return Result(
@@ -76,7 +83,11 @@ async def run(count: int, batch_size: int, rate: int, period_s: float) -> Result
         throttled=sim.count(status=429),
         wall_s=wall_s,
         bound_s=(math.ceil(minimum / rate) - 1) * period_s,
-        sent=sum(1 for o in outcomes if o.status == "sent"),
+        sent=sum(
+            len(batch)
+            for batch, a in zip(wire.batches(items, batch_size), answers, strict=True)
+            if isinstance(a, Sent)
+        ),
         succeeded=sum(1 for s in statuses.values() if s == "Success"),
         values_match=sim.accepted == expected,
     )

@@ -5,16 +5,16 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.daemon.metrics import Metrics
 from fusionbridge.errors import ConfigError
 from fusionbridge.fusionsolar import client as fusionsolar_client
 from fusionbridge.fusionsolar.client import FusionSolarClient
-from fusionbridge.fusionsolar.pacing import RetryPolicy as FusionSolarRetry
 from fusionbridge.redex import client as redex_client
 from fusionbridge.redex.client import RedexClient
-from fusionbridge.redex.client import RetryPolicy as RedexRetry
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 
@@ -23,9 +23,15 @@ from fusionbridge.store import Ledger
 class Tuning:
     """Knobs that are not configuration: retry patience and REDEX poll spacing (demo, tests)."""
 
-    fusionsolar_retry: FusionSolarRetry | None = None
-    redex_retry: RedexRetry | None = None
+    fusionsolar_retry: RetryPolicy | None = None
+    redex_retry: RetryPolicy | None = None
     redex_poll_interval_s: float = 2.0
+
+
+class LeaseGuard(Protocol):
+    """The account lease as the jobs see it: checked before every upstream write."""
+
+    def ensure(self) -> None: ...
 
 
 @dataclass
@@ -38,6 +44,7 @@ class Runtime:
     fusionsolar: FusionSolarClient
     redex: RedexClient
     metrics: Metrics = field(default_factory=Metrics)
+    lease: LeaseGuard | None = None
 
 
 @asynccontextmanager

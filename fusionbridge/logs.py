@@ -39,11 +39,22 @@ _TOKEN_ASSIGNMENT = re.compile(
     r"(?i)(\baccess_token|\brefresh_token|\bclient_secret|[?&]code)"
     r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]+"
 )
-_QUIET_LOGGERS = {
-    "aiohttp.access": logging.WARNING,
-    "apscheduler": logging.WARNING,
-    "aiosqlite": logging.INFO,  # its DEBUG lines carry SQL parameters: tokens among them
-}
+_QUIET_LOGGERS = {"aiohttp.access": logging.WARNING, "apscheduler": logging.WARNING}
+_THIRD_PARTY_FLOORS = {"aiosqlite": logging.WARNING, "": logging.INFO}
+"""Below these levels a library's records are dropped whatever `log.level` says: aiosqlite's
+debug lines carry SQL parameters (the FusionSolar session token), aiohttp's carry headers."""
+
+
+class ThirdPartyFloor(logging.Filter):
+    """Drop other libraries' debug records, which may print parameters, headers or bodies."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        name = record.name
+        if name == "fusionbridge" or name.startswith("fusionbridge."):
+            return True
+        root = name.split(".", 1)[0]
+        floor = _THIRD_PARTY_FLOORS.get(root, _THIRD_PARTY_FLOORS[""])
+        return record.levelno >= floor
 
 
 def scrub_text(text: str) -> str:
@@ -108,6 +119,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
         cache_logger_on_first_use=False,
     )
     handler = logging.StreamHandler(out)
+    handler.addFilter(ThirdPartyFloor())
     handler.setFormatter(
         structlog.stdlib.ProcessorFormatter(
             foreign_pre_chain=shared,
@@ -121,6 +133,7 @@ def configure_logging(fmt: str = "auto", level: str = "INFO", stream: TextIO | N
     root.setLevel(level)
     for name, floor in _QUIET_LOGGERS.items():
         logging.getLogger(name).setLevel(max(floor, logging.getLevelName(level)))
+    logging.getLogger("aiosqlite").setLevel(max(logging.WARNING, logging.getLevelName(level)))
 
 
 def get_logger(name: str) -> structlog.stdlib.BoundLogger:

@@ -89,7 +89,7 @@ BaseUrl = Annotated[str, PlainValidator(_parse_base_url)]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 FusionSolarAuth = Literal["account", "oauth"]
@@ -202,6 +202,7 @@ class StorageSettings(_Section):
     """Where the ledger lives: the SQLite `path`, or PostgreSQL at `url` (a secret) when set."""
 
     path: Path = Path("./data/fusionbridge.db")
+    lease_ttl_s: float = Field(default=30.0, gt=0)
     url: SecretStr | None = None
 
     @field_validator("url", mode="before")
@@ -298,6 +299,7 @@ class Settings(BaseSettings):
         secrets_nested_delimiter="__",
         extra="forbid",
         frozen=True,
+        allow_inf_nan=False,
     )
 
     timezone: ZoneName
@@ -390,6 +392,21 @@ def _describe(error: dict[str, Any]) -> str:
     return f"{location}: {message}"
 
 
+def _check_secret_files(directory: Path) -> None:
+    """Every file in the secrets directory must be readable text: name the one that is not."""
+    problems = []
+    for path in sorted(directory.iterdir()):
+        try:
+            if path.is_file():
+                path.read_text(encoding="utf-8")
+        except OSError as exc:
+            problems.append(f"{path}: cannot read this secret file ({exc.strerror or exc})")
+        except UnicodeDecodeError:
+            problems.append(f"{path}: cannot read this secret file (it is not UTF-8 text)")
+    if problems:
+        raise ConfigError(problems)
+
+
 def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings:
     """Build the settings from every source, or raise ConfigError listing every problem."""
     path = resolve_config_path(config_path)
@@ -397,6 +414,8 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
     secrets_dir = os.environ.get(SECRETS_DIR_ENV) or None
     if secrets_dir is not None and not Path(secrets_dir).is_dir():
         raise ConfigError([f"{SECRETS_DIR_ENV}: directory {secrets_dir} does not exist"])
+    if secrets_dir is not None:
+        _check_secret_files(Path(secrets_dir))
     token = _toml_layer.set(layer)
     try:
         return Settings(_secrets_dir=secrets_dir, **overrides)

@@ -16,8 +16,8 @@ from pydantic import SecretStr
 
 from fusionbridge.clock import Clock, VirtualClock
 from fusionbridge.fusionsolar.client import FusionSolarClient, make_session
-from fusionbridge.fusionsolar.pacing import RetryPolicy
 from fusionbridge.fusionsolar.state import MemoryPacingStore, PacingStore
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import FusionSolarSettings
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 

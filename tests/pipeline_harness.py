@@ -20,8 +20,7 @@ from aiohttp import web
 from fusionbridge.app import Runtime, Tuning, open_runtime
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import Month, month_range, round_kwh
-from fusionbridge.fusionsolar.pacing import RetryPolicy as FusionSolarRetry
-from fusionbridge.redex.client import RetryPolicy as RedexRetry
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import Settings
 from fusionbridge.simulator.fleet import FleetSpec, SimDevice, SimPlant
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
@@ -33,10 +32,10 @@ SECRETS = (SYSTEM_CODE, CLIENT_SECRET, API_KEY)
 
 SMALL_FLEET = FleetSpec(plants=12, inverters=24)
 TUNING = Tuning(
-    fusionsolar_retry=FusionSolarRetry(
+    fusionsolar_retry=RetryPolicy(
         attempts=2, wait_initial_s=0.001, wait_max_s=0.002, timeout_s=5.0
     ),
-    redex_retry=RedexRetry(
+    redex_retry=RetryPolicy(
         attempts=2, timeout_s=5.0, wait_initial_s=0.001, wait_max_s=0.002, wait_jitter_s=0.0
     ),
     redex_poll_interval_s=0.5,

@@ -164,7 +164,7 @@ async def test_push_exits_1_while_a_month_stands_rejected(cli: Cli) -> None:
     pushed = await cli("push", "--wait", "10")
 
     assert pushed.code == 1
-    assert "stand rejected or failed" in pushed.out
+    assert "stand rejected, failed, held or unconfirmed" in pushed.out
     refused = [e for e in events(pushed.err) if e["event"] == "push.item_refused"]
     assert {e["inverter"] for e in refused} == {DAILY_INVERTER}
     assert all("must send {Daily} generation data" in e["error"] for e in refused)

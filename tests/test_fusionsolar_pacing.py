@@ -17,8 +17,9 @@ from fusionbridge.errors import (
     UnexpectedResponseError,
 )
 from fusionbridge.fusionsolar.client import FusionSolarClient, make_session
-from fusionbridge.fusionsolar.pacing import RetryPolicy, next_midnight
+from fusionbridge.fusionsolar.pacing import next_midnight
 from fusionbridge.fusionsolar.state import EndpointState, MemoryPacingStore
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.simulator.fusionsolar import Fault
 from fusionbridge.store import Ledger
 from tests.fusionsolar_harness import FAST_RETRY, ZONE, harness

@@ -20,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.jobs.lease import command_lease
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.simulator.redex import Fault
@@ -56,8 +57,11 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         redex = {"batch_size": 1}  # one item per request: a kill can cut exactly one
         url = {} if isinstance(ledger_target, Path) else {"url": ledger_target}
-        settings = pipeline.settings(inverters, redex=redex, storage=url)
-        config = pipeline.write_toml(tmp_path / "fusionbridge.toml", inverters, redex=redex)
+        storage = {"lease_ttl_s": 1} | url  # the killed child's lease dies a second after the kill
+        settings = pipeline.settings(inverters, redex=redex, storage=storage)
+        config = pipeline.write_toml(
+            tmp_path / "fusionbridge.toml", inverters, redex=redex, storage={"lease_ttl_s": 1}
+        )
         env = {f"FUSIONBRIDGE_STORAGE__{k.upper()}": v for k, v in url.items()}
         async with pipeline.runtime(settings, clock) as rt:
             await sync(rt, first=first, last=last)
@@ -82,7 +86,8 @@ async def test_sigkill_mid_push_loses_nothing_and_resends_at_most_one_item(
 
         async with pipeline.runtime(settings, clock) as rt:
             [cut] = await rt.ledger.submissions.in_flight()
-            resumed = await push(rt, wait_s=10)
+            async with command_lease(rt, wait_s=10):  # taken over once the dead lease expires
+                resumed = await push(rt, wait_s=10)
             log = await rt.ledger.submissions.request_log()
             records = await rt.ledger.submissions.records()
 

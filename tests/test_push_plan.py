@@ -177,7 +177,7 @@ def year(*values: str | None) -> tuple[Decimal | None, ...]:
                         kwh=D(2), fetched_at=utc(2030, 1, 1), state=S.SENT, sent_kwh=D(2)
                     ),
                     m("2025-03"): MonthRecord(
-                        kwh=D(3), fetched_at=utc(2030, 1, 1), state=S.FAILED, sent_kwh=D(3)
+                        kwh=D(3), fetched_at=utc(2030, 1, 1), state=S.FAILED, sent_kwh=D("2.5")
                     ),
                 }
             },
@@ -187,10 +187,10 @@ def year(*values: str | None) -> tuple[Decimal | None, ...]:
                     "RM-1",
                     2025,
                     year("1.000", "2.000", "3.000"),
-                    ((m("2025-01"), SendReason.NEW), (m("2025-03"), SendReason.RETRY)),
+                    ((m("2025-01"), SendReason.NEW), (m("2025-03"), SendReason.CHANGED)),
                 ),
             ),
-            id="new-and-failed-go-out-in-flight-unchanged-is-carried",
+            id="new-and-changed-failed-go-out-in-flight-unchanged-is-carried",
         ),
         pytest.param(
             {
@@ -242,7 +242,7 @@ def test_force_sends_the_drifted_frozen_month() -> None:
         PushItem("RM-1", 2025, year("30", "41.000", "100"), ((m("2025-02"), SendReason.FORCED),)),
     )
     assert plan.drift == (Drift("RM-1", m("2025-02"), D("1.000")),)
-    assert str(plan.items[0].by_key()["Feb"]) == "41.000"
+    assert str(plan.items[0].values[1]) == "41.000"
 
 
 def test_force_resends_an_unchanged_month() -> None:
@@ -313,7 +313,20 @@ def test_each_zone_is_due_on_its_own_clock() -> None:
         (MonthRecord(state=S.DUE, sent_kwh=D(1)), "1", SendReason.RETRY),
         (MonthRecord(state=S.SENDING, sent_kwh=D(1)), "1", SendReason.RETRY),
         (MonthRecord(state=S.REJECTED, sent_kwh=D(1)), "1", SendReason.RETRY),
-        (MonthRecord(state=S.FAILED, sent_kwh=D(1)), "1", SendReason.RETRY),
+        (MonthRecord(state=S.FAILED, sent_kwh=D(1)), "1", None),
+        (MonthRecord(state=S.FAILED, sent_kwh=D(1)), "2", SendReason.CHANGED),
+        (MonthRecord(state=S.HELD), "1", SendReason.NEW),
+        (
+            MonthRecord(state=S.UNCONFIRMED, sent_kwh=D(1), unconfirmed_runs=1),
+            "1",
+            SendReason.RETRY,
+        ),
+        (MonthRecord(state=S.UNCONFIRMED, sent_kwh=D(1), unconfirmed_runs=2), "1", None),
+        (
+            MonthRecord(state=S.UNCONFIRMED, sent_kwh=D(1), unconfirmed_runs=2),
+            "1.5",
+            SendReason.CHANGED,
+        ),
         (MonthRecord(state=S.SENT, sent_kwh=D(1)), "1", None),
         (MonthRecord(state=S.SENT, sent_kwh=D(1)), "1.001", SendReason.CHANGED),
         (MonthRecord(state=S.ACCEPTED, sent_kwh=D(1), accepted_kwh=D(1)), "1.000", None),
@@ -328,9 +341,8 @@ def test_send_reason(record: MonthRecord, value: str, expected: SendReason | Non
     assert send_reason(record, D(value)) is expected
 
 
-def test_item_keys() -> None:
+def test_item_rows_are_the_months_it_carries() -> None:
     item = PushItem("RM-1", 2024, year(None, "2.000"), ())
-    assert list(item.by_key()) == list(MONTH_KEYS)
-    assert item.by_key()["Feb"] == D("2.000")
-    assert item.by_key()["Dec"] is None
-    assert item.months == (m("2024-02"),)
+    assert len(item.values) == len(MONTH_KEYS)
+    assert item.rows() == [("RM-1", m("2024-02"), D("2.000"))]
+    assert item.key == ("RM-1", 2024)

@@ -8,8 +8,10 @@ from typing import Any
 from aiohttp.test_utils import TestServer
 
 from fusionbridge.clock import SystemClock
+from fusionbridge.core.outcomes import Sent
+from fusionbridge.core.push_plan import PushItem
+from fusionbridge.redex import wire
 from fusionbridge.redex.client import RedexClient, make_session
-from fusionbridge.redex.wire import MonthlyItem
 from fusionbridge.simulator.redex import RedexSimulator
 
 LIMIT, PERIOD_S = 10, 0.2
@@ -25,8 +27,12 @@ async def test_two_hundred_requests_draw_no_429(aiohttp_server: Any) -> None:
     async with make_session(settings) as session:
         client = RedexClient(session, settings, clock=SystemClock())
         started = loop.time()
-        outcomes = await client.submit([MonthlyItem(f"INV-{n}", 2025, {}) for n in range(20)])
-        process_ids = [o.process_id for o in outcomes if o.process_id is not None]
+        empty = (None,) * 12
+        answers = [
+            await client.post_monthly(wire.encode([PushItem(f"INV-{n}", 2025, empty, ())]))
+            for n in range(20)
+        ]
+        process_ids = [a.process_id for a in answers if isinstance(a, Sent)]
         polls = [client.status(process_ids[n % 20]) for n in range(179)]
         await asyncio.gather(*polls)
         elapsed = loop.time() - started

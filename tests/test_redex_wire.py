@@ -11,23 +11,31 @@ from typing import Any
 
 import pytest
 
+from fusionbridge.core.models import round_kwh
+from fusionbridge.core.outcomes import Failed, Rejected, Sent, Unconfirmed
+from fusionbridge.core.push_plan import PushItem
 from fusionbridge.errors import UnexpectedResponseError
 from fusionbridge.redex import wire
-from fusionbridge.redex.wire import MonthlyItem
 
 NOW = datetime(2025, 3, 3, 7, 0, 0, tzinfo=UTC)
 
 
+def item(remote_inv_id: str, year: int, months: dict[int, Decimal | None]) -> PushItem:
+    """A planned item: the plan rounds once, so these values are rounded here as it would."""
+    rounded = {n: round_kwh(v) for n, v in months.items() if v is not None}
+    return PushItem(remote_inv_id, year, tuple(rounded.get(n) for n in range(1, 13)), ())
+
+
 def test_payload_has_all_twelve_keys_with_exact_half_up_decimals() -> None:
     items = [
-        MonthlyItem(
+        item(
             "RM1-INV02",
             2024,
             {1: Decimal("321.111"), 2: Decimal("0.0005"), 7: Decimal("2.0004"), 12: Decimal("7")},
         )
     ]
 
-    text = wire.dumps_payload(items)
+    text = wire.encode(items)
 
     expected = (
         '[\n{"RemoteInvId": "RM1-INV02", "Data": {"Year": 2024, "PeriodProductionPerMonthInKWh": '
@@ -52,13 +60,15 @@ def test_payload_has_all_twelve_keys_with_exact_half_up_decimals() -> None:
     ],
 )
 def test_values_are_written_without_float_drift(value: str, written: str) -> None:
-    text = wire.dumps_payload([MonthlyItem("X", 2025, {3: Decimal(value)})])
+    text = wire.encode([item("X", 2025, {3: Decimal(value)})])
 
     assert f'"Mar": {written},' in text
 
 
-def test_payload_values_are_decimals_and_nulls() -> None:
-    (entry,) = wire.payload([MonthlyItem("X", 2025, {1: Decimal("1.23456"), 2: None})])
+def test_encoded_values_read_back_as_the_decimals_and_nulls_planned() -> None:
+    (entry,) = json.loads(
+        wire.encode([item("X", 2025, {1: Decimal("1.23456"), 2: None})]), parse_float=Decimal
+    )
 
     months = entry["Data"]["PeriodProductionPerMonthInKWh"]
     assert months["Jan"] == Decimal("1.235")
@@ -68,32 +78,15 @@ def test_payload_values_are_decimals_and_nulls() -> None:
 
 
 def test_one_item_per_inverter_year() -> None:
-    twice = [MonthlyItem("X", 2025, {}), MonthlyItem("Y", 2025, {}), MonthlyItem("X", 2025, {})]
+    twice = [item("X", 2025, {}), item("Y", 2025, {}), item("X", 2025, {})]
 
     with pytest.raises(ValueError, match="X 2025 appears twice"):
-        wire.payload(twice)
-    assert len(wire.payload([MonthlyItem("X", 2024, {}), MonthlyItem("X", 2025, {})])) == 2
-
-
-@pytest.mark.parametrize(
-    "kwh",
-    [{0: Decimal(1)}, {13: Decimal(1)}, {1: Decimal(-1)}, {1: Decimal("NaN")}],
-)
-def test_items_refuse_impossible_months_and_values(kwh: dict[int, Decimal]) -> None:
-    with pytest.raises(ValueError):
-        MonthlyItem("X", 2025, kwh)
-
-
-def test_item_keeps_its_own_copy_of_the_values() -> None:
-    values = {1: Decimal(1)}
-    item = MonthlyItem("X", 2025, values)
-    values[2] = Decimal(2)
-
-    assert item.months()["Feb"] is None
+        wire.encode(twice)
+    assert len(json.loads(wire.encode([item("X", 2024, {}), item("X", 2025, {})]))) == 2
 
 
 def test_batches_keep_order() -> None:
-    items = [MonthlyItem(f"I{n}", 2025, {}) for n in range(7)]
+    items = [item(f"I{n}", 2025, {}) for n in range(7)]
 
     assert [[i.remote_inv_id for i in b] for b in wire.batches(items, 3)] == [
         ["I0", "I1", "I2"],
@@ -105,19 +98,28 @@ def test_batches_keep_order() -> None:
 def test_created_gives_the_process_id() -> None:
     body = {"StatusCode": 201, "Errors": None, "Data": {"ProcessId": 4711}, "Message": "Created"}
 
-    assert wire.parse_monthly_reply(201, body) == wire.Created(4711)
+    assert wire.monthly_answer(201, body) == Sent(4711)
+    assert wire.monthly_answer(201, {"Data": {"ProcessId": "4712"}}) == Sent(4712)
 
 
-def test_created_without_process_id_is_unexpected() -> None:
-    with pytest.raises(UnexpectedResponseError):
-        wire.parse_monthly_reply(201, {"Data": None})
+@pytest.mark.parametrize(
+    "body", [{"Data": None}, None, {"Data": {"ProcessId": "x"}}, {"Data": {"ProcessId": True}}]
+)
+def test_created_without_a_usable_process_id_fails_with_the_reason(body: Any) -> None:
+    assert wire.monthly_answer(201, body) == Failed(
+        "REDEX answered HTTP 201 without a usable ProcessId"
+    )
 
 
 def test_400_keeps_the_message() -> None:
     body = {"Data": None, "Errors": None, "StatusCode": 400, "Message": "Invalid request body"}
 
-    assert wire.parse_monthly_reply(400, body) == wire.Refused(400, "Invalid request body")
-    assert wire.parse_monthly_reply(403, None) == wire.Refused(403, "HTTP 403")
+    assert wire.monthly_answer(400, body) == Rejected("Invalid request body")
+    assert wire.monthly_answer(403, None) == Rejected("HTTP 403")
+
+
+def test_500_may_have_taken_effect() -> None:
+    assert isinstance(wire.monthly_answer(500, None), Unconfirmed)
 
 
 def test_422_maps_keys_to_item_indexes() -> None:
@@ -137,7 +139,7 @@ def test_422_maps_keys_to_item_indexes() -> None:
         ],
     }
 
-    reply = wire.parse_monthly_reply(422, body)
+    reply = wire.monthly_answer(422, body)
 
     assert reply == wire.Unprocessable(
         {3: "must send {Daily} generation data; future year", 0: "too big; odd"},

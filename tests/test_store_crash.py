@@ -105,10 +105,11 @@ async def check_consistent(path: Path | str, reported: dict[str, dict[int, int |
         step = int(item.remote_inv_id.removeprefix("RM-CRASH-INV"))
         if request.finished_at is None:
             assert (record.state, item.outcome) == (SubmissionState.SENDING, None)
-        elif item.outcome == "pending":  # abandoned by the next run after a kill
-            assert (record.state, record.last_error) == (
-                SubmissionState.DUE,
+        elif item.outcome == "unconfirmed":  # abandoned by the next run after a kill
+            assert (record.state, record.last_error, record.unconfirmed_runs) == (
+                SubmissionState.UNCONFIRMED,
                 "interrupted by a crash",
+                1,
             )
         else:
             assert (record.state, record.process_id, record.value_sent) == (
@@ -145,4 +146,4 @@ async def test_sigkill_during_a_request_leaves_it_in_flight(ledger_target: Path 
         )
         assert await ledger.submissions.in_flight() == []
         [again] = await ledger.submissions.records([child.inverter(3)])
-        assert (again.state, again.attempts) == (SubmissionState.DUE, 1)
+        assert (again.state, again.attempts) == (SubmissionState.UNCONFIRMED, 1)

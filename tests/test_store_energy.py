@@ -140,13 +140,6 @@ async def test_floats_and_naive_times_never_reach_the_ledger(ledger: Ledger) -> 
     assert await ledger.energy.monthly() == {}
 
 
-async def test_capacities(ledger: Ledger) -> None:
-    assert await ledger.energy.capacities() == {}
-    await ledger.energy.save_capacities({DEV: Decimal("100.000"), PLANT: Decimal("250.5")}, T0)
-    await ledger.energy.save_capacities({DEV: Decimal("110")}, T0)
-    assert await ledger.energy.capacities() == {DEV: Decimal("110"), PLANT: Decimal("250.5")}
-
-
 async def test_concurrent_writers_do_not_interleave(ledger: Ledger) -> None:
     sources = [SourceRef(SourceKind.DEVICE, str(n), DEVICE_METRIC) for n in range(40)]
     batches = [

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import sqlite3
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
 
 from fusionbridge.clock import VirtualClock
+from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.errors import LedgerError
 from fusionbridge.fusionsolar.state import EndpointState
 from fusionbridge.store import SCHEMA_VERSION, Ledger, migrations
@@ -110,6 +112,49 @@ async def test_upgrade_from_first_version_keeps_data(
         (1, "2025-03-01T06:30:00.000000+00:00"),
         (2, "2025-03-01T06:31:00.000000+00:00"),
     ]
+
+
+async def test_the_safety_step_rebuilds_both_state_tables_and_keeps_their_rows(
+    tmp_path: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    path = tmp_path / "l.db"
+    with monkeypatch.context() as patched:
+        patched.setattr(migrations, "SCHEMA_VERSION", 3)
+        async with Ledger.open(path, clock) as old:
+            assert old.schema_version == 3
+    jan = Month(2025, 1)
+    with sqlite3.connect(path) as conn:
+        conn.execute("PRAGMA foreign_keys = ON")
+        conn.execute(
+            "INSERT INTO push_requests (id, payload, begun_at) VALUES (1, '[]', '2025-03-01T06:30:00.000000+00:00')"
+        )
+        conn.execute(
+            "INSERT INTO push_request_items VALUES (1, 'RM-1', '2025-01', '5.000', 'sent', 9, NULL)"
+        )
+        conn.execute(
+            """INSERT INTO submissions (remote_inv_id, month, state, value_sent, process_id,
+            attempts, request_id, updated_at)
+            VALUES ('RM-1', '2025-01', 'sent', '5.000', 9, 1, 1, ?)""",
+            ("2025-03-01T06:30:00.000000+00:00",),
+        )
+        with pytest.raises(sqlite3.IntegrityError):  # version 3 knows no `held`
+            conn.execute("UPDATE submissions SET state = 'held'")
+    async with Ledger.open(path, clock) as ledger:
+        [record] = await ledger.submissions.records()
+        assert (record.state, record.value_sent, record.process_id, record.requested_kwh) == (
+            SubmissionState.SENT,
+            Decimal("5.000"),
+            9,
+            Decimal("5.000"),
+        )
+        assert record.unconfirmed_runs == 0
+        assert await ledger.submissions.hold("RM-1", jan, "negative value", clock.now())
+        assert await ledger.integrity_check() == ["ok"]
+    with sqlite3.connect(path) as conn:
+        assert conn.execute("PRAGMA foreign_key_check").fetchall() == []
+        indexes = conn.execute("SELECT name FROM sqlite_master WHERE type = 'index'").fetchall()
+    assert ("submissions_by_process",) in indexes
+    assert "leases" in _tables(path)
 
 
 async def test_newer_ledger_is_refused(ledger_target: Path | str, clock: VirtualClock) -> None:

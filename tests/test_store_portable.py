@@ -19,7 +19,7 @@ BACKEND_MODULES = {"sqlite.py", "postgres.py", "pg_sql.py", "migrations.py", "mi
 SQLITE_ONLY = {
     r"\bINSERT\s+OR\s+(REPLACE|IGNORE)\b": "use INSERT … ON CONFLICT (…) DO UPDATE / DO NOTHING",
     r"\bREPLACE\s+INTO\b": "use INSERT … ON CONFLICT (…) DO UPDATE",
-    r"\bIS\s+NOT\s+\?": "use IS DISTINCT FROM ?",
+    r"\bIS\s+NOT\s+(\?|'|\w+\.)": "use IS DISTINCT FROM (IS NOT only before NULL)",
     r"\?\d*\s+IS\s+(NOT\s+)?NULL": "PostgreSQL cannot type a bare NULL parameter: branch in Python",
     r"\bPRAGMA\b": "PRAGMAs belong in store/sqlite.py",
     r"\b(strftime|julianday|group_concat|json_group_array|ifnull)\(": (
@@ -49,6 +49,8 @@ def test_the_guard_sees_each_habit() -> None:
     samples = [
         "INSERT OR REPLACE INTO t VALUES (?)",
         "WHERE a IS NOT ?1",
+        "WHERE a IS NOT 'sending'",
+        "WHERE a IS NOT excluded.a",
         "WHERE ?1 IS NULL OR a = ?1",
         "PRAGMA user_version",
         "SELECT strftime('%s', x)",

@@ -13,7 +13,7 @@ import pytest
 from fusionbridge.clock import VirtualClock
 from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.errors import LedgerError
-from fusionbridge.store import Failed, Ledger, Pending, Rejected, RequestItem, Sent
+from fusionbridge.store import Failed, Ledger, Pending, Rejected, RequestItem, Sent, Unconfirmed
 
 T0 = datetime(2025, 3, 3, 7, 0, tzinfo=UTC)
 T1 = T0 + timedelta(seconds=2)
@@ -164,14 +164,14 @@ async def test_success_of_an_older_process_is_remembered(ledger: Ledger) -> None
     assert (await ledger.submissions.records())[0].accepted_at == T2
 
 
-async def test_processing_failed_rejects(ledger: Ledger) -> None:
+async def test_processing_failed_fails(ledger: Ledger) -> None:
     items = [(INV_A, JAN, Decimal("1"))]
     request_id = await ledger.submissions.begin_request(items, payload(*items), T0)
     await ledger.submissions.finish_request(request_id, {(INV_A, JAN): Sent(9)}, T1)
     assert await ledger.submissions.record_processing(9, "Failed", T2) == [(INV_A, JAN)]
     [record] = await ledger.submissions.records()
     assert (record.state, record.processing_status, record.last_error, record.accepted_kwh) == (
-        SubmissionState.REJECTED,
+        SubmissionState.FAILED,
         "Failed",
         "REDEX processing status Failed",
         None,
@@ -249,16 +249,43 @@ async def test_finish_is_checked(ledger: Ledger) -> None:
         await ledger.submissions.begin_request([], "[]", T1)
 
 
-async def test_abandon_makes_months_due_again(ledger: Ledger) -> None:
+async def test_abandon_makes_months_unconfirmed(ledger: Ledger) -> None:
     items = [(INV_A, JAN, Decimal("5")), (INV_B, FEB, Decimal("6"))]
     rid = await ledger.submissions.begin_request(items, payload(*items), T0)
     await ledger.submissions.abandon_request(rid, T1, "interrupted: no answer recorded")
     assert await ledger.submissions.in_flight() == []
     assert await states(ledger) == {
-        (INV_A, JAN): SubmissionState.DUE,
-        (INV_B, FEB): SubmissionState.DUE,
+        (INV_A, JAN): SubmissionState.UNCONFIRMED,
+        (INV_B, FEB): SubmissionState.UNCONFIRMED,
     }
-    assert {i.outcome for i in (await ledger.submissions.request_log())[0].items} == {"pending"}
+    assert {i.outcome for i in (await ledger.submissions.request_log())[0].items} == {"unconfirmed"}
+
+
+async def test_unconfirmed_runs_count_until_an_answer(ledger: Ledger) -> None:
+    item = [(INV_A, JAN, Decimal("5"))]
+    for expected in (1, 2):
+        rid = await ledger.submissions.begin_request(item, payload(*item), T0)
+        await ledger.submissions.finish_request(rid, {(INV_A, JAN): Unconfirmed("timed out")}, T1)
+        [record] = await ledger.submissions.records()
+        assert (record.state, record.unconfirmed_runs) == (SubmissionState.UNCONFIRMED, expected)
+        assert record.requested_kwh == Decimal("5")
+    rid = await ledger.submissions.begin_request(item, payload(*item), T0)
+    await ledger.submissions.finish_request(rid, {(INV_A, JAN): Sent(7)}, T1)
+    [record] = await ledger.submissions.records()
+    assert (record.state, record.unconfirmed_runs) == (SubmissionState.SENT, 0)
+
+
+async def test_hold_records_the_reason_once_and_never_touches_a_month_in_flight(
+    ledger: Ledger,
+) -> None:
+    assert await ledger.submissions.hold(INV_A, JAN, "negative value -1.000 kWh", T0)
+    assert not await ledger.submissions.hold(INV_A, JAN, "negative value -1.000 kWh", T1)
+    [record] = await ledger.submissions.records()
+    assert (record.state, record.last_error) == (SubmissionState.HELD, "negative value -1.000 kWh")
+    item = [(INV_B, FEB, Decimal("6"))]
+    await ledger.submissions.begin_request(item, payload(*item), T0)
+    assert not await ledger.submissions.hold(INV_B, FEB, "negative", T1)
+    assert (await states(ledger))[(INV_B, FEB)] is SubmissionState.SENDING
 
 
 async def test_request_payloads_are_append_only(ledger: Ledger) -> None:

@@ -10,17 +10,24 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from fusionbridge.app import open_runtime
-from fusionbridge.core.models import Device, Plant
+from fusionbridge.core.models import Device, Plant, SubmissionState
 from fusionbridge.daemon.status import ledger_status, status_document, status_table
 from fusionbridge.errors import FusionBridgeError
 from fusionbridge.jobs import push as push_job
 from fusionbridge.jobs import sync as sync_job
+from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
 from fusionbridge.jobs.sources import load_inventory, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 
 log = get_logger(__name__)
+
+
+def _lease_wait(args: argparse.Namespace) -> float:
+    """`--lease-wait`, or its default for callers that build the arguments themselves."""
+    wait: float = getattr(args, "lease_wait", DEFAULT_LEASE_WAIT_S)
+    return wait
 
 
 async def run(settings: Settings, args: argparse.Namespace) -> int:
@@ -42,7 +49,7 @@ async def sync(settings: Settings, args: argparse.Namespace) -> int:
             hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
         )
         return 0
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings) as rt, command_lease(rt, _lease_wait(args)):
         report = await sync_job.sync(rt, first=args.first, last=args.last, days=args.days)
     print(
         f"synced {report.month_values} month values and {report.day_values} day values "
@@ -64,16 +71,33 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
     if not settings.inverters:
         log.warning("push.nothing_configured", hint="add [[inverters]] to the config")
         return 0
+    if getattr(args, "inverter", None) is not None and args.inverter not in {
+        i.remote_inv_id for i in settings.inverters
+    }:
+        print(f"fusionbridge: error: --inverter {args.inverter} is not configured", file=sys.stderr)
+        return 2
     async with open_runtime(settings) as rt:
-        report = await push_job.push(
-            rt, month=args.month, force=args.force, dry_run=args.dry_run, wait_s=args.wait
-        )
+        if args.dry_run:
+            report = await push_job.push(
+                rt, month=args.month, inverter=getattr(args, "inverter", None), dry_run=True
+            )
+        else:
+            async with command_lease(rt, _lease_wait(args)):
+                report = await push_job.push(
+                    rt,
+                    month=args.month,
+                    inverter=getattr(args, "inverter", None),
+                    force=args.force,
+                    wait_s=args.wait,
+                )
     if args.dry_run:
+        for held in report.held:
+            print(f"held: {held.remote_inv_id} {held.month}: {held.reason}", file=sys.stderr)
         print(f"dry run: {report.items} items would be sent", file=sys.stderr)
         return 0
     print(
         f"pushed {report.items} items: {report.sent} sent, {report.rejected} rejected, "
-        f"{report.failed} failed, {report.pending} pending; "
+        f"{report.failed} failed, {report.unconfirmed} unconfirmed, {report.pending} pending; "
         f"{report.accepted} processes accepted, {report.processing} still processing"
     )
     if report.days:  # daily-registered inverters (SPEC §11)
@@ -88,11 +112,29 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
             f"{report.pending} items could not be sent (REDEX unreachable or throttling); "
             "the next push sends them"
         )
+    for record in report.problems:
+        hint = _PROBLEM_HINTS[record.state].format(month=record.month, inv=record.remote_inv_id)
+        print(
+            f"{record.state.value}: {record.remote_inv_id} {record.month}: "
+            f"{record.last_error or 'no reason recorded'}; {hint}"
+        )
     if report.standing_problems:
         print(
-            f"{report.standing_problems} inverter-months stand rejected or failed: see `fusionbridge status`"
+            f"{report.standing_problems} inverter-months stand rejected, failed, held or "
+            "unconfirmed: see `fusionbridge status`"
         )
     return 1 if report.pending or report.standing_problems else 0
+
+
+_PROBLEM_HINTS = {
+    SubmissionState.HELD: "after checking it, send it with: "
+    "push --month {month} --inverter {inv} --force",
+    SubmissionState.UNCONFIRMED: "REDEX may hold it; the next push sends it once more "
+    "(after that only: push --month {month} --inverter {inv} --force)",
+    SubmissionState.FAILED: "re-sent when its value changes, or with: "
+    "push --month {month} --inverter {inv} --force",
+    SubmissionState.REJECTED: "REDEX refused it; fix it at REDEX, the next push re-sends it",
+}
 
 
 async def authorize(settings: Settings, args: argparse.Namespace) -> int:
@@ -118,7 +160,6 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
 
 async def check(settings: Settings, args: argparse.Namespace) -> int:
     """`check`: config, one FusionSolar login and inventory, every source, a REDEX token."""
-    del args
     ok = True
 
     def report(good: bool, text: str) -> None:
@@ -127,7 +168,7 @@ async def check(settings: Settings, args: argparse.Namespace) -> int:
         print(f"{'ok  ' if good else 'FAIL'} {text}")
 
     report(True, f"configuration valid ({len(settings.inverters)} inverters)")
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings) as rt, command_lease(rt, _lease_wait(args)):
         try:
             inventory = await load_inventory(rt, refresh=True)
             inverters = sum(1 for d in inventory.devices if d.is_inverter)
@@ -168,7 +209,7 @@ DEVICE_TYPES = {
 
 async def discover(settings: Settings, args: argparse.Namespace) -> int:
     """`discover [--toml]`: what the FusionSolar account holds, to write `[[inverters]]` from."""
-    async with open_runtime(settings) as rt:
+    async with open_runtime(settings) as rt, command_lease(rt, _lease_wait(args)):
         inventory = await load_inventory(rt, refresh=True)
         listed_at = rt.clock.now()
     if args.toml:

@@ -12,6 +12,7 @@ from typing import Any
 from fusionbridge import __version__
 from fusionbridge.core.models import Month
 from fusionbridge.errors import ConfigError, CredentialsError, FusionBridgeError
+from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S
 from fusionbridge.logs import configure_logging
 from fusionbridge.settings import Settings, load_settings
 
@@ -28,6 +29,16 @@ def _month(text: str) -> Month:
         return Month.parse(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected YYYY-MM, got {text!r}") from None
+
+
+def _seconds(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0 <= value < float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a number of seconds >= 0, got {text!r}")
+    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -58,7 +69,9 @@ def build_parser() -> argparse.ArgumentParser:
         default=8080,
         help="port of the demo's /status (default 8080; 0 picks one)",
     )
-    commands.add_parser("check", help="validate config, log in once, find every configured source")
+    check = commands.add_parser(
+        "check", help="validate config, log in once, find every configured source"
+    )
     discover = commands.add_parser("discover", help="list FusionSolar plants and devices")
     discover.add_argument("--toml", action="store_true", help="print an [[inverters]] skeleton")
     sync = commands.add_parser("sync", help="fetch generation into the ledger (never pushes)")
@@ -69,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push = commands.add_parser("push", help="submit due months to REDEX and follow them")
     push.add_argument("--month", type=_month, metavar="YYYY-MM")
+    push.add_argument("--inverter", metavar="ID", help="only this remote inverter (RemoteInvId)")
     push.add_argument(
         "--dry-run", action="store_true", help="print the exact JSON payloads, send nothing"
     )
@@ -77,7 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     push.add_argument(
         "--wait",
-        type=float,
+        type=_seconds,
         default=120.0,
         metavar="SECONDS",
         help="how long to follow processing (default 120)",
@@ -88,6 +102,14 @@ def build_parser() -> argparse.ArgumentParser:
     authorize.add_argument(
         "--code", help="exchange this authorization code (copied from the redirected address)"
     )
+    for command in (check, discover, sync, push):
+        command.add_argument(
+            "--lease-wait",
+            type=_seconds,
+            default=DEFAULT_LEASE_WAIT_S,
+            metavar="SECONDS",
+            help="how long to wait while another process holds the ledger lease (default 120)",
+        )
     status = commands.add_parser("status", help="what the ledger holds per inverter and month")
     status.add_argument("--json", action="store_true")
     commands.add_parser(
@@ -101,6 +123,16 @@ def _handler(command: str) -> Handler:
 
     handler: Handler = getattr(commands, command)
     return handler
+
+
+def warn_upstream_rules(settings: Settings) -> None:
+    """One warning line per setting that breaks an upstream rule (SPEC §10)."""
+    from fusionbridge.logs import get_logger
+    from fusionbridge.upstream_rules import upstream_rule_breaks
+
+    log = get_logger("fusionbridge.settings")
+    for setting, problem in upstream_rule_breaks(settings):
+        log.warning("config.breaks_upstream_rule", setting=setting, problem=problem)
 
 
 def _fail(message: str) -> None:
@@ -125,6 +157,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fusionbridge: config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log.format, settings.log.level)
+    if args.command != "status":  # status reads the ledger only
+        warn_upstream_rules(settings)
     return run_command(_handler(args.command.replace("-", "_")), settings, args)
 
 
@@ -143,4 +177,14 @@ def run_command(handler: Handler, settings: Settings, args: argparse.Namespace) 
         return EXIT_FAILURE
     except FusionBridgeError as exc:
         _fail(str(exc))
+        return EXIT_FAILURE
+    except Exception as exc:  # a bug: one line for the operator, the traceback only in the log
+        from fusionbridge.logs import get_logger
+
+        get_logger("fusionbridge.cli").error(
+            "cli.internal_error", error=f"{type(exc).__name__}: {exc}"
+        )
+        from fusionbridge.store.job_runs import redact_error
+
+        _fail(redact_error(f"internal error ({type(exc).__name__}): {exc}; please report it"))
         return EXIT_FAILURE

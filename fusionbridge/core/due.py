@@ -22,7 +22,12 @@ from zoneinfo import ZoneInfo
 from fusionbridge.core.inverters import Target
 from fusionbridge.core.models import Month, ScheduleRules, SubmissionState, round_kwh
 
-_IN_FLIGHT = (SubmissionState.SENDING, SubmissionState.SENT, SubmissionState.DUE)
+_IN_FLIGHT = (
+    SubmissionState.SENDING,
+    SubmissionState.SENT,
+    SubmissionState.DUE,
+    SubmissionState.UNCONFIRMED,
+)
 """Stored states whose last value may have reached REDEX (`due`: an attempt had no answer)."""
 _NEVER_SENT = (None, SubmissionState.MISSING, SubmissionState.FETCHED)
 
@@ -36,6 +41,7 @@ class MonthRecord:
     state: SubmissionState | None = None  # the ledger's submission state; None: never sent
     sent_kwh: Decimal | None = None
     accepted_kwh: Decimal | None = None
+    unconfirmed_runs: int = 0  # runs in a row whose request for it may have reached REDEX
 
     def is_final(self, month: Month, zone: ZoneInfo) -> bool:
         """Whether `kwh` was fetched after `month` ended; earlier it is a partial figure."""

@@ -191,8 +191,10 @@ class SubmissionState(StrEnum):
     """Where one remote inverter's month stands on its way to REDEX (SPEC §4 `status`).
 
     `missing`, `fetched` and `due` follow from readings and the clock; the ledger records `due`
-    only when an attempt ended without an answer. `sending` is internal: a request carrying the
-    month was begun and no outcome recorded, so after a crash it may or may not have reached REDEX.
+    only when an attempt provably did not take effect. `held`: the value fails a hard check and
+    is not sent. `sending` is internal: a request carrying the month was begun and no outcome
+    recorded. `unconfirmed`: a request carrying it may have reached REDEX (timeout, broken
+    connection, 500, crash); the next run sends it once more.
     """
 
     MISSING = "missing"

@@ -16,7 +16,7 @@ from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.daemon.view import DaemonStatus
 from fusionbridge.daemon.web import build_app, start_server
 from fusionbridge.errors import LedgerError
-from fusionbridge.jobs.runner import LEDGER_RETRY_S, PUSH_WAIT_S, JobRunner
+from fusionbridge.jobs.runner import LEDGER_RETRY_S, PUSH_WAIT_S, SKIPPED, JobRunner
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
 
@@ -107,6 +107,10 @@ class DaemonApp:
         ok = await self.runner.run(job)
         if ok is None:
             self.daemon.stop()
+            return
+        if ok == SKIPPED:  # another process works on the account: look again once it may be done
+            recheck_s = self.rt.settings.storage.lease_ttl_s
+            asyncio.get_running_loop().call_later(recheck_s, self.daemon.wake, job)
             return
         if not ok and self.runner.ledger_unavailable is not None:
             # the server may be back soon: try again then rather than at the next scheduled time

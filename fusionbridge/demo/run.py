@@ -28,9 +28,9 @@ from fusionbridge.daemon.status import InverterLines, ledger_status
 from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.demo.oauth import oauth_keys, owner_approves
 from fusionbridge.demo.output import DemoOutput
-from fusionbridge.fusionsolar.pacing import RetryPolicy
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import configure_logging
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import Settings
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import Fleet, FleetSpec

@@ -14,9 +14,9 @@ import aiohttp
 from fusionbridge.clock import Clock
 from fusionbridge.fusionsolar.oauth import OAuthSession
 from fusionbridge.fusionsolar.oauth_state import OAuthStore
-from fusionbridge.fusionsolar.pacing import RetryPolicy
 from fusionbridge.fusionsolar.session import LoginSession, Send
 from fusionbridge.fusionsolar.state import PacingStore
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import FusionSolarSettings
 
 

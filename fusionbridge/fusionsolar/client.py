@@ -31,10 +31,11 @@ from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.auth import credentials_for
 from fusionbridge.fusionsolar.grants import owner_refused
 from fusionbridge.fusionsolar.oauth_state import OAuthStore
-from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
+from fusionbridge.fusionsolar.pacing import Pacer
 from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
+from fusionbridge.retry import FUSIONSOLAR_RETRY, RetryPolicy
 from fusionbridge.settings import FusionSolarSettings
 
 log = get_logger(__name__)
@@ -105,7 +106,7 @@ class FusionSolarClient:
         self._base_url = settings.base_url
         self._clock = clock
         self._on_request = on_request
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or FUSIONSOLAR_RETRY
         self._pacer = Pacer(store, clock, min_interval_s=settings.min_interval_s, zone=zone)
         self._auth = credentials_for(
             settings,

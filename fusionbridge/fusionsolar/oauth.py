@@ -19,8 +19,8 @@ from fusionbridge.clock import Clock
 from fusionbridge.errors import FusionSolarAuthorizationError, TransientError
 from fusionbridge.fusionsolar import oauth_wire
 from fusionbridge.fusionsolar.oauth_state import OAuthStore, OAuthTokens
-from fusionbridge.fusionsolar.pacing import RetryPolicy
 from fusionbridge.logs import get_logger
+from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import FusionSolarSettings
 
 log = get_logger(__name__)

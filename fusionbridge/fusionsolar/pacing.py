@@ -10,48 +10,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import UTC, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
-import stamina
-
 from fusionbridge.clock import Clock
-from fusionbridge.errors import DailyCapError, TransientError
-from fusionbridge.fusionsolar import wire
+from fusionbridge.errors import DailyCapError
 from fusionbridge.fusionsolar.state import EndpointState, PacingStore
 from fusionbridge.logs import get_logger
 
 log = get_logger(__name__)
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """How hard to insist: stamina for transient failures, bounded waits for rate limits."""
-
-    attempts: int = 4
-    wait_initial_s: float = 2.0
-    wait_max_s: float = 60.0
-    timeout_s: float = 600.0
-    rate_limit_retries: int = 3
-    throttle_backoff_s: float = wire.THROTTLE_RETRY_AFTER_S
-    throttle_backoff_max_s: float = 900.0
-
-    def transient(self) -> AsyncIterator[stamina.Attempt]:
-        """Retry TransientError with exponential backoff and jitter, within attempts and time."""
-        return aiter(
-            stamina.retry_context(
-                on=TransientError,
-                attempts=self.attempts,
-                timeout=self.timeout_s,
-                wait_initial=self.wait_initial_s,
-                wait_max=self.wait_max_s,
-            )
-        )
-
-    def throttle_wait(self, streak: int) -> float:
-        """Back-off after the `streak`-th platform throttle in a row: 60 s, 120 s, ... capped."""
-        return min(self.throttle_backoff_s * 2.0 ** (streak - 1), self.throttle_backoff_max_s)
 
 
 def next_midnight(now: datetime, zone: ZoneInfo) -> datetime:

@@ -25,9 +25,9 @@ from fusionbridge.errors import (
     UpstreamError,
 )
 from fusionbridge.fusionsolar import wire
-from fusionbridge.fusionsolar.pacing import RetryPolicy
 from fusionbridge.fusionsolar.state import PacingStore, SessionState
 from fusionbridge.logs import get_logger
+from fusionbridge.retry import RetryPolicy
 
 log = get_logger(__name__)
 

@@ -1,30 +1,60 @@
-"""push: send due, unsent or changed months to REDEX, then follow their processing."""
+"""push: send due, unsent or changed months to REDEX, then follow their processing.
+
+The job owns the batch loop: the plan's items are encoded once, those exact bytes are logged in
+the ledger, the client POSTs those bytes, and the wire's outcome is recorded per month. Nothing
+about one item stops the others: a value failing a hard check is held, a refused item is
+recorded and the rest of its request re-sent, and only a REDEX that provably took nothing halts
+the remaining batches.
+"""
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
-from decimal import Decimal
 from typing import TextIO
 
 from fusionbridge.app import Runtime
 from fusionbridge.core.inverters import Target
-from fusionbridge.core.models import Month, SubmissionState, round_kwh
-from fusionbridge.core.push_plan import Drift, PushItem, plan_push
+from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.core.outcomes import (
+    OUTCOME_NAMES,
+    Failed,
+    Outcome,
+    Pending,
+    Rejected,
+    Sent,
+    Unconfirmed,
+)
+from fusionbridge.core.push_plan import Drift, Held, PushItem, plan_push
+from fusionbridge.errors import CredentialsError
 from fusionbridge.jobs.push_daily import push_days, recover_days, standing_day_problems
 from fusionbridge.jobs.sources import ledger_view, require_all, resolve
 from fusionbridge.logs import get_logger
-from fusionbridge.redex.client import ItemOutcome
-from fusionbridge.redex.wire import MonthlyItem, batches, dumps_payload
-from fusionbridge.store.submissions import Failed, Pending, Rejected, Sent
+from fusionbridge.redex import wire
+from fusionbridge.store.submissions import SubmissionRecord
 
 log = get_logger(__name__)
 
 
-STANDING_PROBLEMS = (SubmissionState.REJECTED, SubmissionState.FAILED)
+STANDING_PROBLEMS = (
+    SubmissionState.REJECTED,
+    SubmissionState.FAILED,
+    SubmissionState.HELD,
+    SubmissionState.UNCONFIRMED,
+)
+"""States that make `push` exit 1 until they are resolved (SPEC §6, §10)."""
 DAILY_HINT = 'registered Daily at REDEX: set frequency = "daily" for this inverter'
 """What a monthly item refused with `{Daily}` tells the operator (SPEC §11); never switched."""
 KNOWN_STATUSES = frozenset({"New", "Processing", "Success", "Failed"})
+
+
+_NOT_SENT_EVENTS: dict[type, str] = {
+    Rejected: "push.item_refused",
+    Failed: "push.item_refused",
+    Unconfirmed: "push.item_unconfirmed",
+    Pending: "push.item_pending",
+}
 
 
 @dataclass(frozen=True)
@@ -41,46 +71,18 @@ class PushReport:
     drift: tuple[Drift, ...]
     standing_problems: int
     not_due: tuple[str, ...] = ()
+    unconfirmed: int = 0
+    held: tuple[Held, ...] = ()
+    problems: tuple[SubmissionRecord, ...] = ()
     days: int = 0  # daily records planned (SPEC §11)
     days_sent: int = 0
-
-
-# --- push ---------------------------------------------------------------------------------------
-
-
-def monthly_item(item: PushItem) -> MonthlyItem:
-    """The REDEX item for a planned (inverter, year): months not due stay null."""
-    return MonthlyItem(
-        item.remote_inv_id,
-        item.year,
-        {number: value for number, value in enumerate(item.values, start=1) if value is not None},
-    )
-
-
-def _months_of(item: MonthlyItem) -> list[tuple[str, Month, Decimal]]:
-    return [
-        (item.remote_inv_id, Month(item.year, number), round_kwh(value))
-        for number, value in sorted(item.kwh.items())
-        if value is not None
-    ]
-
-
-def _ledger_outcome(outcome: ItemOutcome) -> Sent | Rejected | Failed | Pending:
-    if outcome.status == "sent" and outcome.process_id is not None:
-        return Sent(outcome.process_id)
-    if outcome.status == "rejected":
-        if "{Daily}" in (outcome.message or ""):
-            return Rejected(f"{outcome.message}; {DAILY_HINT}")
-        return Rejected(outcome.message or "rejected by REDEX")
-    if outcome.status == "failed":
-        return Failed(outcome.message or "refused by REDEX")
-    return Pending(outcome.message or "no answer from REDEX")
 
 
 async def push(
     rt: Runtime,
     *,
     month: Month | None = None,
+    inverter: str | None = None,
     force: bool = False,
     dry_run: bool = False,
     wait_s: float = 120.0,
@@ -91,89 +93,74 @@ async def push(
     if not settings.inverters:
         log.warning("push.nothing_configured")
     if not dry_run:
-        await _recover(rt)
-        await recover_days(rt)
+        if rt.lease is not None:  # only the lease holder may decide that a request was orphaned
+            await _recover(rt)
+            await recover_days(rt)
         await _poll(rt, await _open_ids(rt), wait_s=0)
     # The months to send are in the ledger: a FusionSolar outage must not hold REDEX back.
     cached = await rt.ledger.inventory.load()
     resolution = await resolve(
         rt, cached if cached.refreshed_at is not None else None, refresh_missing=False
     )
-    inverters = resolution.inverters
     targets = [
         t
         for t in (Target.from_entry(e.entry(), settings.timezone) for e in settings.inverters)
-        if not t.daily
+        if not t.daily  # daily inverters send days (jobs.push_daily), never months
     ]
-    now = rt.clock.now()
     plan = plan_push(
         targets,
-        await ledger_view(rt, inverters),
-        now,
+        await ledger_view(rt, resolution.inverters),
+        rt.clock.now(),
         settings.schedule.rules(),
+        capacities={i.remote_inv_id: i.capacity_kwp for i in resolution.inverters},
         month=month,
+        inverter=inverter,
         force=force,
     )
-    if not dry_run:
-        await _record_drift(rt, plan.drift)
     for remote_inv_id in plan.not_due:
         log.warning("push.month_not_due", inverter=remote_inv_id, month=str(month))
-    items = [monthly_item(i) for i in plan.items]
     if dry_run:
-        for batch in batches(items, settings.redex.batch_size):
-            print(dumps_payload(batch), file=out)
-        days = await push_days(rt, inverters, month=month, force=force, dry_run=True, out=out)
-        return PushReport(len(items), 0, 0, 0, 0, 0, 0, plan.drift, 0, plan.not_due, days.records)
-
-    request: dict[str, int] = {}
-
-    async def before_send(batch: Sequence[MonthlyItem]) -> None:
-        months = [row for item in batch for row in _months_of(item)]
-        request["id"] = await rt.ledger.submissions.begin_request(
-            months, dumps_payload(batch), rt.clock.now()
+        for batch in wire.batches(plan.items, settings.redex.batch_size):
+            print(wire.encode(batch), file=out)
+        days = await push_days(
+            rt, resolution.inverters, month=month, force=force, dry_run=True, out=out
         )
-
-    async def after_send(outcomes: Sequence[ItemOutcome]) -> None:
-        per_month = {
-            (inv, m): _ledger_outcome(outcome)
-            for outcome in outcomes
-            for inv, m, _ in _months_of(outcome.item)
-        }
-        await rt.ledger.submissions.finish_request(request["id"], per_month, rt.clock.now())
-        for outcome in outcomes:
-            if outcome.status in ("rejected", "failed"):
-                log.warning(
-                    "push.item_refused",
-                    inverter=outcome.item.remote_inv_id,
-                    year=outcome.item.year,
-                    outcome=outcome.status,
-                    error=outcome.message,
-                )
-
-    outcomes = (
-        await rt.redex.submit(items, before_send=before_send, after_send=after_send)
-        if items
-        else []
-    )
-    counts = {
-        s: sum(1 for o in outcomes if o.status == s)
-        for s in ("sent", "rejected", "failed", "pending")
-    }
-    days = await push_days(rt, inverters, month=month, force=force)
+        return PushReport(
+            len(plan.items),
+            0,
+            0,
+            0,
+            0,
+            0,
+            0,
+            plan.drift,
+            0,
+            plan.not_due,
+            held=plan.held,
+            days=days.records,
+        )
+    await _record_drift(rt, plan.drift)
+    await _record_held(rt, plan.held)
+    counts = await _send(rt, plan.items)
+    days = await push_days(rt, resolution.inverters, month=month, force=force)
     statuses = await _poll(rt, await _open_ids(rt), wait_s=wait_s)
     records = await rt.ledger.submissions.records([t.remote_inv_id for t in targets])
+    problems = tuple(r for r in records if r.state in STANDING_PROBLEMS)
     report = PushReport(
-        items=len(items),
+        items=len(plan.items),
         sent=counts["sent"],
         rejected=counts["rejected"],
         failed=counts["failed"],
         pending=counts["pending"] + days.pending,
+        unconfirmed=counts["unconfirmed"],
         accepted=sum(1 for s in statuses.values() if s == "Success"),
         processing=sum(1 for s in statuses.values() if s not in ("Success", "Failed")),
         drift=plan.drift,
-        standing_problems=sum(1 for r in records if r.state in STANDING_PROBLEMS)
-        + await standing_day_problems(rt, inverters, days.held),
+        standing_problems=len(problems)
+        + await standing_day_problems(rt, resolution.inverters, days.held),
         not_due=plan.not_due,
+        held=plan.held,
+        problems=problems,
         days=days.records,
         days_sent=days.sent,
     )
@@ -184,6 +171,8 @@ async def push(
         rejected=report.rejected,
         failed=report.failed,
         pending=report.pending,
+        unconfirmed=report.unconfirmed,
+        held=len(report.held),
         accepted=report.accepted,
         processing=report.processing,
         standing_problems=report.standing_problems,
@@ -192,11 +181,84 @@ async def push(
     return report
 
 
+async def _send(rt: Runtime, items: Sequence[PushItem]) -> Counter[str]:
+    """Each batch: encode once → log those bytes → POST them → record the outcome per month."""
+    counts: Counter[str] = Counter()
+    halted: str | None = None
+    for batch in wire.batches(items, rt.settings.redex.batch_size):
+        remaining = batch
+        while remaining and halted is None:
+            if rt.lease is not None:
+                rt.lease.ensure()
+            body = wire.encode(remaining)
+            rows = [row for item in remaining for row in item.rows()]
+            request_id = await rt.ledger.submissions.begin_request(rows, body, rt.clock.now())
+            try:
+                answer = await rt.redex.post_monthly(body)
+            except CredentialsError as exc:  # a 401 took nothing: the months stay due
+                refused = {key[:2]: Pending(str(exc)) for key in rows}
+                await rt.ledger.submissions.finish_request(request_id, refused, rt.clock.now())
+                raise
+            decided, remaining = _per_item(answer, remaining)
+            decided = [(item, _with_hint(outcome)) for item, outcome in decided]
+            per_month = {
+                (inv, month): outcome for item, outcome in decided for inv, month, _ in item.rows()
+            }
+            await rt.ledger.submissions.finish_request(request_id, per_month, rt.clock.now())
+            for item, outcome in decided:
+                if item in remaining:
+                    continue  # re-sent at once without the items a 422 named
+                counts[OUTCOME_NAMES[type(outcome)]] += 1
+                _log_outcome(item, outcome)
+            if isinstance(answer, Pending):
+                halted = answer.message  # REDEX took nothing: later batches would fare alike
+    counts["pending"] += len(items) - sum(counts.values())  # never sent: still due
+    return counts
+
+
+def _per_item(
+    answer: wire.MonthlyAnswer, items: list[PushItem]
+) -> tuple[list[tuple[PushItem, Outcome]], list[PushItem]]:
+    """The outcome of every item in the request, and the items to send again (after a 422)."""
+    if not isinstance(answer, wire.Unprocessable):
+        return [(item, answer) for item in items], []
+    named = {i: m for i, m in answer.item_errors.items() if 0 <= i < len(items)}
+    if not named:
+        return [(item, Rejected(answer.message)) for item in items], []
+    rest = [item for i, item in enumerate(items) if i not in named]
+    decided: list[tuple[PushItem, Outcome]] = [(items[i], Rejected(m)) for i, m in named.items()]
+    resend = Pending("re-sent without the items REDEX refused")
+    return decided + [(item, resend) for item in rest], rest
+
+
+def _with_hint(outcome: Outcome) -> Outcome:
+    """A month refused because REDEX registered the inverter Daily says what line to add."""
+    if isinstance(outcome, Rejected) and "{Daily}" in outcome.message:
+        return Rejected(f"{outcome.message}; {DAILY_HINT}")
+    return outcome
+
+
+def _log_outcome(item: PushItem, outcome: Outcome) -> None:
+    if isinstance(outcome, Sent):
+        log.info("push.item_sent", inverter=item.remote_inv_id, year=item.year)
+    else:
+        log.warning(
+            _NOT_SENT_EVENTS[type(outcome)],
+            inverter=item.remote_inv_id,
+            year=item.year,
+            outcome=OUTCOME_NAMES[type(outcome)],
+            error=outcome.message,
+        )
+
+
 async def _recover(rt: Runtime) -> None:
-    """Close requests a crash left open: their months are due again and go out once more."""
+    """Close requests a dead holder left open: their months are unconfirmed and go out once more.
+
+    Runs under the account lease, so every request still open belongs to a process that died.
+    """
     for request in await rt.ledger.submissions.in_flight():
         await rt.ledger.submissions.abandon_request(
-            request.id, rt.clock.now(), "interrupted before REDEX answered; sending again"
+            request.id, rt.clock.now(), "interrupted before REDEX answered; sending once more"
         )
         log.warning("push.recovered", request_id=request.id, months=len(request.items))
 
@@ -215,7 +277,7 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
         )
         await rt.ledger.days.record_day_processing(process_id, status, rt.clock.now(), message)
         for inverter, month in settled:
-            event = "push.accepted" if status == "Success" else "push.rejected"
+            event = "push.accepted" if status == "Success" else "push.failed"
             log.info(event, inverter=inverter, month=str(month), process_id=process_id)
     return statuses
 
@@ -226,6 +288,21 @@ async def _open_ids(rt: Runtime) -> list[int]:
         await rt.ledger.submissions.open_process_ids() + await rt.ledger.days.open_day_process_ids()
     )
     return sorted(set(ids))
+
+
+async def _record_held(rt: Runtime, held: Sequence[Held]) -> None:
+    """Mark each held month in the ledger with its reason, so every view shows why."""
+    for item in held:
+        if await rt.ledger.submissions.hold(
+            item.remote_inv_id, item.month, item.reason, rt.clock.now()
+        ):
+            log.warning(
+                "push.held",
+                inverter=item.remote_inv_id,
+                month=str(item.month),
+                kwh=str(item.kwh),
+                reason=item.reason,
+            )
 
 
 async def _record_drift(rt: Runtime, drift: Sequence[Drift]) -> None:

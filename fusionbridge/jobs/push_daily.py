@@ -18,12 +18,12 @@ from fusionbridge.core.daily_plan import (
 )
 from fusionbridge.core.inverters import ResolvedInverter
 from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.core.outcomes import OUTCOME_NAMES, Failed, Rejected, Unconfirmed
 from fusionbridge.logs import get_logger
 from fusionbridge.redex.daily import DeviceOutcome, submit_days
 from fusionbridge.redex.daily_wire import DeviceDays, dumps_batch
 from fusionbridge.store import Ledger
-from fusionbridge.store.day_submissions import DayOutcome, DayRecordOut, Unconfirmed
-from fusionbridge.store.submissions import Failed, Pending, Rejected, Sent
+from fusionbridge.store.day_submissions import DayRecordOut
 
 log = get_logger(__name__)
 
@@ -94,21 +94,6 @@ def _plans(
     return daily_plans(rt.ledger, inverters, rt.clock.now(), window, forced=forced)
 
 
-def _outcome(outcome: DeviceOutcome) -> DayOutcome:
-    message = outcome.message or "no answer from REDEX"
-    match outcome.status:
-        case "sent" if outcome.process_id is not None:
-            return Sent(outcome.process_id)
-        case "rejected":
-            return Rejected(message)
-        case "failed":
-            return Failed(message)
-        case "unconfirmed":
-            return Unconfirmed(message)
-        case _:
-            return Pending(message)
-
-
 async def recover_days(rt: Runtime) -> None:
     """Requests a crash left open may have reached REDEX: their days go out once more."""
     reason = "interrupted before REDEX answered; sending once more"
@@ -160,16 +145,16 @@ async def push_days(
         )
 
     async def after_send(outcomes: Sequence[DeviceOutcome]) -> None:
-        by_inverter = {o.device.remote_inv_id: _outcome(o) for o in outcomes}
+        by_inverter = {o.device.remote_inv_id: o.outcome for o in outcomes}
         await rt.ledger.days.finish_day_request(request_id["id"], by_inverter, rt.clock.now())
         for o in outcomes:
-            if o.status in ("rejected", "failed", "unconfirmed"):
+            if isinstance(o.outcome, Rejected | Failed | Unconfirmed):
                 log.warning(
                     "push.days_refused",
                     inverter=o.device.remote_inv_id,
                     days=len(o.device.records),
-                    outcome=o.status,
-                    error=o.message,
+                    outcome=OUTCOME_NAMES[type(o.outcome)],
+                    error=o.outcome.message,
                 )
 
     outcomes = (
@@ -178,7 +163,9 @@ async def push_days(
         else []
     )
     counts = {
-        status: sum(len(o.device.records) for o in outcomes if o.status == status)
+        status: sum(
+            len(o.device.records) for o in outcomes if OUTCOME_NAMES[type(o.outcome)] == status
+        )
         for status in ("sent", "rejected", "failed", "pending", "unconfirmed")
     }
     log.info("push.days_finished", records=records, **counts)

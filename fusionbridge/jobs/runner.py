@@ -9,6 +9,7 @@ kept as a standing error for /readyz instead: restarting would only spend Huawei
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Final, Literal
 
 from fusionbridge.app import Runtime
 from fusionbridge.daemon.schedule import JobName
@@ -18,6 +19,7 @@ from fusionbridge.errors import (
     LedgerError,
     LedgerUnavailable,
 )
+from fusionbridge.jobs.lease import Lease, renewed
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import get_logger
@@ -29,6 +31,8 @@ PUSH_WAIT_S = 120.0
 """How long a scheduled push follows REDEX processing; what is left is polled next time."""
 LEDGER_RETRY_S = 30.0
 """How soon a job that found the PostgreSQL server unreachable is tried again."""
+SKIPPED: Final = "skipped"
+"""What `run` returns when another process held the lease: nothing ran, try again soon."""
 CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
 """Which account a successful job proves again, clearing its standing credential error."""
 
@@ -48,14 +52,34 @@ class JobRunner:
         runs = await self.rt.ledger.jobs.runs()
         return {name: run.last_success_at for name, run in runs.items()}
 
-    async def run(self, job: JobName) -> bool | None:
-        """Run `job` and record it; whether it succeeded, None when the ledger failed (fatal)."""
+    async def run(self, job: JobName) -> bool | Literal["skipped"] | None:
+        """Run `job` under the account lease and record it; whether it succeeded.
+
+        None when the ledger failed (fatal); SKIPPED when another process holds the lease (the
+        job did not start and is not recorded: the caller looks again within `lease_ttl_s`).
+        """
         rt = self.rt
-        rt.metrics.job_runs.labels(job=job).inc()
         try:
-            await rt.ledger.jobs.started(job, rt.clock.now())
-            ok, error = await self._attempt(job)
-            await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+            lease = Lease(rt)
+            held = await lease.try_take()
+            if held is not None:
+                log.info(
+                    "job.lease_held",
+                    job=job,
+                    holder=held.holder,
+                    since=held.taken_at.isoformat(),
+                    recheck_s=rt.settings.storage.lease_ttl_s,
+                )
+                return SKIPPED
+            rt.metrics.job_runs.labels(job=job).inc()
+            async with renewed(lease):
+                rt.lease = lease
+                try:
+                    await rt.ledger.jobs.started(job, rt.clock.now())
+                    ok, error = await self._attempt(job)
+                    await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+                finally:
+                    rt.lease = None
         except LedgerUnavailable as exc:
             self.ledger_unavailable = redact_error(str(exc))
             log.error("job.failed", job=job, error=self.ledger_unavailable, ledger_unavailable=True)

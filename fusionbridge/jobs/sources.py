@@ -83,22 +83,30 @@ def require_all(resolution: Resolution) -> None:
         raise SourceNotFoundError("; ".join(resolution.problems))
 
 
+_REQUESTED = (
+    SubmissionState.SENDING,
+    SubmissionState.DUE,
+    SubmissionState.UNCONFIRMED,
+    SubmissionState.FAILED,
+)
+
+
 def month_record(reading: EnergyReading | None, record: SubmissionRecord | None) -> MonthRecord:
     """Planning's view of one inverter-month from the ledger's reading and submission record.
 
-    While a month is being sent, or due after an unanswered attempt, the value REDEX may hold is
-    the one last requested, not the last one REDEX acknowledged.
+    While a month is being sent, due or unconfirmed after an attempt without a verdict, or
+    failed, the value that counts is the one last requested, not the last one REDEX acknowledged.
     """
     sent: Decimal | None = None
     if record is not None:
-        unanswered = record.state in (SubmissionState.SENDING, SubmissionState.DUE)
-        sent = record.requested_kwh if unanswered else record.value_sent
+        sent = record.requested_kwh if record.state in _REQUESTED else record.value_sent
     return MonthRecord(
         kwh=reading.kwh if reading else None,
         fetched_at=reading.fetched_at if reading else None,
         state=record.state if record else None,
         sent_kwh=sent,
         accepted_kwh=record.accepted_kwh if record else None,
+        unconfirmed_runs=record.unconfirmed_runs if record else 0,
     )
 
 

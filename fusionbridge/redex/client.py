@@ -1,4 +1,4 @@
-"""REDEX I/O: tokens, rate-safe requests, monthly submissions split on 422, processing polls.
+"""REDEX I/O: tokens, rate-safe requests, one monthly-data POST at a time, processing polls.
 
 Every request (token, refresh, monthly-data, status) passes the limiter, so the account's
 window holds whatever mix of calls a run makes. Failures come back as `fusionbridge.errors`.
@@ -7,14 +7,14 @@ window holds whatever mix of calls a run makes. Failures come back as `fusionbri
 from __future__ import annotations
 
 import json
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from typing import Any, Final, Literal
+from typing import Any, Final
 
 import aiohttp
-import stamina
 
 from fusionbridge.clock import Clock
+from fusionbridge.core.outcomes import Pending, Unconfirmed
 from fusionbridge.errors import (
     RedexAuthError,
     RedexRateLimited,
@@ -24,9 +24,11 @@ from fusionbridge.errors import (
 )
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import wire
+from fusionbridge.redex.daily_wire import BATCHES_PATH
 from fusionbridge.redex.limiter import Slot, WindowLimiter, redex_limiter
 from fusionbridge.redex.tokens import TokenKeeper
-from fusionbridge.redex.wire import MonthlyItem, ProcessingStatus
+from fusionbridge.redex.wire import ProcessingStatus
+from fusionbridge.retry import REDEX_RETRY, RetryPolicy
 from fusionbridge.settings import RedexSettings
 
 UNKNOWN_STATUS: Final = "Unknown"
@@ -34,32 +36,9 @@ UNKNOWN_STATUS: Final = "Unknown"
 
 log = get_logger(__name__)
 
-OutcomeStatus = Literal["sent", "rejected", "failed", "pending"]
-BatchHook = Callable[[Sequence[MonthlyItem]], Awaitable[None]]
-OutcomeHook = Callable[[Sequence["ItemOutcome"]], Awaitable[None]]
 RequestHook = Callable[[str, str], None]
-
-
-@dataclass(frozen=True, slots=True)
-class ItemOutcome:
-    """What became of one item: sent (with ProcessId), rejected (422), failed (400) or pending."""
-
-    item: MonthlyItem
-    status: OutcomeStatus
-    process_id: int | None = None
-    message: str | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """Backoff for 5xx, timeouts, resets and non-JSON answers (stamina), and 429 patience."""
-
-    attempts: int = 5
-    timeout_s: float = 120.0
-    wait_initial_s: float = 1.0
-    wait_max_s: float = 30.0
-    wait_jitter_s: float = 1.0
-    max_rate_waits: int = 10
+NOT_TAKEN_STATUSES: Final = frozenset({502, 503, 504})
+"""Gateway answers: the request never reached REDEX's application, so it may be repeated."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -70,6 +49,7 @@ class _Request:
     body: str | None = None
     params: dict[str, str] | None = None
     auth: bool = True
+    once: bool = False  # not idempotent: repeat only when it provably did not take effect
 
 
 @dataclass(frozen=True, slots=True)
@@ -84,8 +64,20 @@ class _TokenUnavailable(TransientError):
     """The token endpoint stayed unreachable through its own retries: do not retry those again."""
 
 
+class _NotTaken(TransientError):
+    """The request provably did not take effect: connection refused, or 502/503/504."""
+
+
+class _MaybeTaken(TransientError):
+    """The request may have reached REDEX: timeout, connection broken after sending, 500."""
+
+
 def _worth_retrying(exc: Exception) -> bool:
     return isinstance(exc, TransientError) and not isinstance(exc, _TokenUnavailable)
+
+
+def _provably_not_taken(exc: Exception) -> bool:
+    return isinstance(exc, _NotTaken)
 
 
 def make_session(settings: RedexSettings) -> aiohttp.ClientSession:
@@ -116,67 +108,47 @@ class RedexClient:
         self._clock = clock
         self._limiter = limiter or redex_limiter(settings, clock)
         self._on_request = on_request
-        self._retry = retry or RetryPolicy()
+        self._retry = retry or REDEX_RETRY
         self._poll_interval_s = poll_interval_s
         self._poll_interval_max_s = poll_interval_max_s
         self._tokens = TokenKeeper(settings, clock, self._post_token)
 
     # -- submissions ---------------------------------------------------------------------------
 
-    async def submit(
-        self,
-        items: Sequence[MonthlyItem],
-        *,
-        before_send: BatchHook | None = None,
-        after_send: OutcomeHook | None = None,
-    ) -> list[ItemOutcome]:
-        """Send items in batches; one outcome per item, in input order.
+    async def post_monthly(self, body: str) -> wire.MonthlyAnswer:
+        """POST exactly `body` once to monthly-data; what became of it, as the ledger records it."""
+        return await self._post_once(
+            _Request("monthly_data", "POST", wire.MONTHLY_PATH, body, once=True)
+        )
 
-        `before_send(items)` runs before every monthly-data request (so the ledger can mark them
-        in flight) and `after_send(outcomes)` after its answer is known. Once a batch ends
-        pending (REDEX unreachable or still throttling), later batches are not tried and come
-        back pending too. A refused credential raises RedexAuthError.
+    async def post_days(self, body: str) -> wire.MonthlyAnswer:
+        """POST exactly `body` once to the daily batches endpoint (SPEC §11), by the same rule."""
+        return await self._post_once(_Request("batches", "POST", BATCHES_PATH, body, once=True))
+
+    async def _post_once(self, request: _Request) -> wire.MonthlyAnswer:
+        """One submission and what became of its items.
+
+        REDEX has no idempotency key, so the POST is repeated only when it provably did not
+        take effect: a refused connection, 429 (after Retry-After), 502, 503 or 504. A timeout,
+        a connection broken after sending, or a 500 may have reached REDEX: Unconfirmed, never
+        repeated here. A refused credential raises RedexAuthError.
         """
-        wire.ensure_unique(items)
-        outcomes: dict[tuple[str, int], ItemOutcome] = {}
-        halted: str | None = None
-        for batch in wire.batches(items, self._settings.batch_size):
-            if halted is not None:
-                outcomes.update((i.key, ItemOutcome(i, "pending", None, halted)) for i in batch)
-                continue
-            done, halted = await self._submit_batch(batch, before_send, after_send)
-            outcomes.update((o.item.key, o) for o in done)
-        return [outcomes[item.key] for item in items]
-
-    async def _submit_batch(
-        self,
-        batch: list[MonthlyItem],
-        before_send: BatchHook | None,
-        after_send: OutcomeHook | None,
-    ) -> tuple[list[ItemOutcome], str | None]:
-        """One batch, re-sent without the items a 422 names until nothing is left."""
-        remaining, done = batch, list[ItemOutcome]()
-        while remaining:
-            if before_send is not None:
-                await before_send(remaining)
-            try:
-                reply = await self._post_monthly(remaining)
-            except (TransientError, RedexRateLimited) as exc:
-                log.warning("redex.batch_pending", items=len(remaining), error=str(exc))
-                pending = [ItemOutcome(i, "pending", None, str(exc)) for i in remaining]
-                if after_send is not None:
-                    await after_send(pending)
-                return [*done, *pending], str(exc)
-            finished, remaining = _settle(reply, remaining)
-            if after_send is not None:
-                await after_send(finished)
-            done.extend(finished)
-        return done, None
-
-    async def _post_monthly(self, items: Sequence[MonthlyItem]) -> wire.MonthlyReply:
-        body = wire.dumps_payload(items)
-        reply = await self._authorised(_Request("monthly_data", "POST", wire.MONTHLY_PATH, body))
-        return wire.parse_monthly_reply(reply.status, reply.body)
+        try:
+            reply = await self._authorised(request)
+        except _MaybeTaken as exc:
+            log.warning("redex.batch_unconfirmed", endpoint=request.endpoint, error=str(exc))
+            return Unconfirmed(str(exc))
+        except (TransientError, RedexRateLimited) as exc:
+            log.warning("redex.batch_pending", endpoint=request.endpoint, error=str(exc))
+            return Pending(str(exc))
+        answer = wire.monthly_answer(reply.status, reply.body)
+        log.info(
+            "redex.batch_answered",
+            endpoint=request.endpoint,
+            status=reply.status,
+            outcome=type(answer).__name__,
+        )
+        return answer
 
     # -- processing ----------------------------------------------------------------------------
 
@@ -258,21 +230,14 @@ class RedexClient:
                 reply.retry_after, now=self._clock.now(), default=self._settings.rate_period_s
             )
             rate_waits += 1
-            if rate_waits > self._retry.max_rate_waits:
+            if rate_waits > self._retry.rate_limit_retries:
                 raise RedexRateLimited("REDEX kept answering 429", delay)
             log.warning("redex.rate_limited", endpoint=request.endpoint, retry_after_s=delay)
             await self._clock.sleep(delay)
 
     async def _send_retrying(self, request: _Request) -> _Reply:
-        policy = self._retry
-        async for attempt in stamina.retry_context(
-            on=_worth_retrying,
-            attempts=policy.attempts,
-            timeout=policy.timeout_s,
-            wait_initial=policy.wait_initial_s,
-            wait_max=policy.wait_max_s,
-            wait_jitter=policy.wait_jitter_s,
-        ):
+        retrying = self._retry.transient(_provably_not_taken if request.once else _worth_retrying)
+        async for attempt in retrying:
             with attempt:
                 return await self._send(request)
         raise AssertionError("stamina ended without an attempt")  # pragma: no cover
@@ -315,23 +280,28 @@ class RedexClient:
                 status = response.status
                 retry_after = response.headers.get("Retry-After")
                 text = await response.text()
+        except (aiohttp.ClientConnectorError, aiohttp.ConnectionTimeoutError) as exc:
+            self._count(endpoint, "error")
+            raise _NotTaken(f"REDEX {endpoint} could not be reached: {type(exc).__name__}") from exc
         except TimeoutError as exc:
             self._count(endpoint, "timeout")
-            raise TransientError(f"REDEX {endpoint} request timed out") from exc
+            raise _MaybeTaken(f"REDEX {endpoint} request timed out") from exc
         except aiohttp.ClientError as exc:
             self._count(endpoint, "error")
-            raise TransientError(f"REDEX {endpoint} request failed: {type(exc).__name__}") from exc
+            raise _MaybeTaken(f"REDEX {endpoint} request failed: {type(exc).__name__}") from exc
         finally:
             self._limiter.release(slot)
         self._count(endpoint, str(status))
+        if status in NOT_TAKEN_STATUSES:
+            raise _NotTaken(f"REDEX answered {endpoint} with HTTP {status}")
         if status >= 500:
-            raise TransientError(f"REDEX answered {endpoint} with HTTP {status}")
+            raise _MaybeTaken(f"REDEX answered {endpoint} with HTTP {status}")
         if status == 429:
             return _Reply(status, None, retry_after, token)
         try:
             parsed = json.loads(text) if text.strip() else None
         except ValueError as exc:
-            if 200 <= status < 300:
+            if 200 <= status < 300 and not request.once:
                 raise UnexpectedResponseError(f"REDEX {endpoint} answer is not JSON", text) from exc
             parsed = {"Message": f"HTTP {status}: {text[:200]}"}
         return _Reply(status, parsed, retry_after, token)
@@ -339,25 +309,3 @@ class RedexClient:
     def _count(self, endpoint: str, outcome: str) -> None:
         if self._on_request is not None:
             self._on_request(endpoint, outcome)
-
-
-def _settle(
-    reply: wire.MonthlyReply, items: list[MonthlyItem]
-) -> tuple[list[ItemOutcome], list[MonthlyItem]]:
-    """Outcomes this reply decides, and the items to send again (only after a 422)."""
-    match reply:
-        case wire.Created(process_id):
-            log.info("redex.batch_sent", items=len(items), process_id=process_id)
-            return [ItemOutcome(i, "sent", process_id) for i in items], []
-        case wire.Refused(status, message):
-            log.warning("redex.batch_refused", items=len(items), status=status, error=message)
-            return [ItemOutcome(i, "failed", None, message) for i in items], []
-        case wire.Unprocessable(errors, message):
-            named = {i: m for i, m in errors.items() if 0 <= i < len(items)}
-            if not named:
-                log.warning("redex.batch_refused", items=len(items), status=422, error=message)
-                return [ItemOutcome(i, "failed", None, message) for i in items], []
-            log.warning("redex.items_rejected", items=len(named), resending=len(items) - len(named))
-            rejected = [ItemOutcome(items[i], "rejected", None, m) for i, m in named.items()]
-            rest = [item for i, item in enumerate(items) if i not in named]
-            return rejected, rest

@@ -7,7 +7,6 @@ writes them; the text logged in the ledger is the text sent.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date
@@ -15,19 +14,10 @@ from decimal import Decimal
 from typing import Final
 
 from fusionbridge.core.models import KWH_QUANTUM
-from fusionbridge.errors import UnexpectedResponseError
-from fusionbridge.redex.wire import (
-    Created,
-    Refused,
-    Unprocessable,
-    _error_texts,
-    message_of,
-)
 
 BATCHES_PATH: Final = "/public/v2/generation-datas/batches"
 PERIOD_FIELD: Final = "PeriodProductionInKWh"
 ACCUMULATED_FIELD: Final = "AccumulatedEnergyInKWh"
-_DEVICE_INDEX = re.compile(r"^(?:Devices)?\[(\d+)\]", re.IGNORECASE)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,38 +67,3 @@ def dumps_batch(devices: Sequence[DeviceDays]) -> str:
 
 def record_count(devices: Sequence[DeviceDays]) -> int:
     return sum(len(d.records) for d in devices)
-
-
-BatchReply = Created | Refused | Unprocessable
-
-
-def parse_batch_reply(status: int, body: object) -> BatchReply:
-    """Read the answer to a batches POST (429 and 5xx never reach here)."""
-    if 200 <= status < 300:
-        data = body.get("Data") if isinstance(body, dict) else None
-        process_id = data.get("ProcessId") if isinstance(data, dict) else None
-        if isinstance(process_id, bool) or not isinstance(process_id, int | str):
-            raise UnexpectedResponseError("REDEX accepted the days without a ProcessId", str(body))
-        try:
-            return Created(int(process_id))
-        except ValueError as exc:
-            raise UnexpectedResponseError("REDEX sent a non-numeric ProcessId", str(body)) from exc
-    message = message_of(body, default=f"HTTP {status}")
-    if status == 422:
-        return Unprocessable(device_errors(body), message)
-    return Refused(status, message)
-
-
-def device_errors(body: object) -> dict[int, str]:
-    """Map `Errors[].Key` like `[0].RemoteInvId` or `Devices[2].Data[5]...` to device index."""
-    errors = body.get("Errors") if isinstance(body, dict) else None
-    found: dict[int, list[str]] = {}
-    for error in errors if isinstance(errors, list) else []:
-        if not isinstance(error, dict):
-            continue
-        match = _DEVICE_INDEX.match(str(error.get("Key") or ""))
-        if match is None:
-            continue
-        texts = _error_texts(error)
-        found.setdefault(int(match[1]), []).extend(texts or [str(error.get("Key"))])
-    return {index: "; ".join(dict.fromkeys(texts)) for index, texts in found.items()}

@@ -5,6 +5,7 @@ Nothing here does I/O or reads a clock: `now` is an argument wherever time matte
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -15,7 +16,9 @@ from decimal import Decimal
 from email.utils import parsedate_to_datetime
 from typing import Any, Final
 
-from fusionbridge.core.models import MONTH_KEYS, round_kwh
+from fusionbridge.core.models import MONTH_KEYS
+from fusionbridge.core.outcomes import Failed, Outcome, Rejected, Sent, Unconfirmed
+from fusionbridge.core.push_plan import PushItem
 from fusionbridge.errors import UnexpectedResponseError
 
 GRANT_PATH: Final = "/public/v2/connect/token"
@@ -26,44 +29,11 @@ STATUS_PATH: Final = "/public/v2/generation-datas/statuses"
 # "Jul", and so do we (MONTH_KEYS): all twelve keys are three letters.
 PERIOD_KEY: Final = "PeriodProductionPerMonthInKWh"
 FINAL_STATUSES: Final = frozenset({"Success", "Failed"})
-_ITEM_INDEX = re.compile(r"^\[(\d+)\]")
+_ITEM_INDEX = re.compile(r"^(?:Devices)?\[(\d+)\]", re.IGNORECASE)
+"""`[3].RemoteInvId` (monthly items) or `Devices[3].…` (daily batches): the index in the request."""
 
 
-@dataclass(frozen=True, slots=True)
-class MonthlyItem:
-    """One remote inverter's year: kWh per month number (1..12); a month left out is sent as null."""
-
-    remote_inv_id: str
-    year: int
-    kwh: Mapping[int, Decimal | None]
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "kwh", dict(self.kwh))
-        if not self.remote_inv_id:
-            raise ValueError("remote_inv_id must not be empty")
-        if not 1970 <= self.year <= 9999:
-            raise ValueError(f"year {self.year} is out of range")
-        for month, value in self.kwh.items():
-            if not 1 <= month <= 12:
-                raise ValueError(f"month must be 1..12, not {month}")
-            if value is not None and (not value.is_finite() or value < 0):
-                raise ValueError(f"kWh for month {month} must be a finite amount >= 0")
-
-    @property
-    def key(self) -> tuple[str, int]:
-        """What REDEX allows once per request: the inverter and the year."""
-        return (self.remote_inv_id, self.year)
-
-    def months(self) -> dict[str, Decimal | None]:
-        """All twelve REDEX month keys, in order, rounded half-up to 3 places or None."""
-        values: dict[str, Decimal | None] = {}
-        for number, key in enumerate(MONTH_KEYS, start=1):
-            value = self.kwh.get(number)
-            values[key] = None if value is None else round_kwh(value)
-        return values
-
-
-def ensure_unique(items: Iterable[MonthlyItem]) -> None:
+def ensure_unique(items: Iterable[PushItem]) -> None:
     """Refuse a second item for the same (RemoteInvId, Year): REDEX takes one per request."""
     seen: set[tuple[str, int]] = set()
     for item in items:
@@ -72,28 +42,32 @@ def ensure_unique(items: Iterable[MonthlyItem]) -> None:
         seen.add(item.key)
 
 
-def batches(items: Sequence[MonthlyItem], size: int) -> list[list[MonthlyItem]]:
+def batches(items: Sequence[PushItem], size: int) -> list[list[PushItem]]:
     """Split items into requests of at most `size`, keeping their order."""
     if size < 1:
         raise ValueError("batch size must be at least 1")
     return [list(items[start : start + size]) for start in range(0, len(items), size)]
 
 
-def payload(items: Sequence[MonthlyItem]) -> list[dict[str, Any]]:
-    """The monthly-data request body as Python values (Decimal kWh, None for null)."""
+def encode(items: Sequence[PushItem]) -> str:
+    """The exact JSON text of one monthly-data request: logged, printed by `--dry-run`, sent.
+
+    One item per line, all twelve month keys, the plan's rounded decimals written digit for
+    digit (never through float), null where a month is not due or held.
+    """
     ensure_unique(items)
-    return [
-        {
-            "RemoteInvId": item.remote_inv_id,
-            "Data": {"Year": item.year, PERIOD_KEY: item.months()},
-        }
+    lines = [
+        _encode(
+            {
+                "RemoteInvId": item.remote_inv_id,
+                "Data": {
+                    "Year": item.year,
+                    PERIOD_KEY: dict(zip(MONTH_KEYS, item.values, strict=True)),
+                },
+            }
+        )
         for item in items
     ]
-
-
-def dumps_payload(items: Sequence[MonthlyItem]) -> str:
-    """The exact JSON text sent (and printed by `push --dry-run`): one item per line, exact decimals."""
-    lines = [_encode(entry) for entry in payload(items)]
     return "[\n" + ",\n".join(lines) + "\n]"
 
 
@@ -117,45 +91,35 @@ def _encode(value: object) -> str:
 
 
 @dataclass(frozen=True, slots=True)
-class Created:
-    """201: REDEX queued the request for processing under this id."""
-
-    process_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Refused:
-    """400 (or another 4xx): the request as a whole is invalid."""
-
-    status: int
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
 class Unprocessable:
-    """422: REDEX names offending items by their index in the request."""
+    """422: REDEX names offending items by their index in the request; nothing was taken."""
 
     item_errors: dict[int, str]
     message: str
 
 
-MonthlyReply = Created | Refused | Unprocessable
+MonthlyAnswer = Outcome | Unprocessable
 
 
-def parse_monthly_reply(status: int, body: object) -> MonthlyReply:
-    """Read the answer to a monthly-data POST (5xx and 429 never reach here)."""
+def monthly_answer(status: int, body: object) -> MonthlyAnswer:
+    """What an HTTP answer to a monthly-data POST means for its items (429 never reaches here).
+
+    201 with a ProcessId: sent. 201 without a usable one: failed (REDEX may hold the data, we
+    cannot follow it; re-sent only on --force). 422: per item. 500, or another 5xx, may have
+    taken effect: unconfirmed. Any other answer (400) refuses the request as a whole: rejected.
+    """
     if 200 <= status < 300:
         process_id = _envelope_data(body).get("ProcessId")
-        if isinstance(process_id, bool) or not isinstance(process_id, int | str):
-            raise UnexpectedResponseError("REDEX accepted the data without a ProcessId", str(body))
-        try:
-            return Created(int(process_id))
-        except ValueError as exc:
-            raise UnexpectedResponseError("REDEX sent a non-numeric ProcessId", str(body)) from exc
+        if isinstance(process_id, int | str) and not isinstance(process_id, bool):
+            with contextlib.suppress(ValueError):
+                return Sent(int(process_id))
+        return Failed(f"REDEX answered HTTP {status} without a usable ProcessId")
+    if status >= 500:
+        return Unconfirmed(f"REDEX answered HTTP {status}: it may have taken the data")
     message = message_of(body, default=f"HTTP {status}")
     if status == 422:
         return Unprocessable(item_errors(body), message)
-    return Refused(status, message)
+    return Rejected(message)
 
 
 def item_errors(body: object) -> dict[int, str]:

@@ -214,6 +214,14 @@ class Fleet:
         key = (device_id, day)
         self._revisions[key] = self._revisions.get(key, 0) + delta_milli
 
+    def corrupt(self, device_id: int, day: date, milli: int) -> None:
+        """Make one valued day report `milli` (negative, absurd), as a faulty logger would."""
+        style, current = self.device_day(device_id, day)
+        if not style.has_value:
+            raise ValueError(f"device {device_id} has no value on {day} to corrupt")
+        key = (device_id, day)
+        self._revisions[key] = self._revisions.get(key, 0) + milli - current
+
     def device_days(self, device_id: int, month: Month) -> tuple[tuple[Style, int], ...]:
         """(style, milli-kWh) for every day of the month; milli is 0 when the style has no value."""
         device = self._devices[device_id]

@@ -17,7 +17,7 @@ import random
 from collections import defaultdict, deque
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from decimal import Decimal
 from email.utils import format_datetime
@@ -31,6 +31,8 @@ from fusionbridge.redex.daily_wire import BATCHES_PATH
 from fusionbridge.redex.wire import GRANT_PATH, MONTHLY_PATH, PERIOD_KEY, REFRESH_PATH, STATUS_PATH
 from fusionbridge.settings import RedexSettings
 from fusionbridge.simulator import redex_daily
+from fusionbridge.simulator.redex_faults import Fault as Fault
+from fusionbridge.simulator.redex_faults import ReceivedRequest as ReceivedRequest
 
 CLIENT_ID = "sim-client"
 CLIENT_SECRET = "sim-client-secret"
@@ -44,43 +46,6 @@ ENDPOINTS = {
 }
 _BODY = web.RequestKey("body", object)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-@dataclass(frozen=True, slots=True)
-class Fault:
-    """One scripted answer: wait `delay_s` (real time), then answer `status` with `body`.
-
-    `status=None` answers normally after the delay (a slow response); `drop` closes the
-    connection without an answer (a reset).
-    """
-
-    status: int | None = 503
-    body: str = '{"Data": null, "Errors": null, "StatusCode": 503, "Message": "injected"}'
-    content_type: str = "application/json"
-    headers: Mapping[str, str] = field(default_factory=dict)
-    delay_s: float = 0.0
-    drop: bool = False
-
-    @classmethod
-    def slow(cls, delay_s: float) -> Fault:
-        return cls(status=None, delay_s=delay_s)
-
-    @classmethod
-    def reset(cls) -> Fault:
-        return cls(drop=True)
-
-
-@dataclass(frozen=True, slots=True)
-class ReceivedRequest:
-    """A request as the simulator saw it: which endpoint, when (clock.monotonic), what answer.
-
-    `status` is 0 while the answer is still being made, and when the connection was dropped.
-    """
-
-    endpoint: str
-    arrived_at: float
-    status: int
-    body: Any = None
 
 
 @dataclass(slots=True)
@@ -205,12 +170,21 @@ class RedexSimulator:
         endpoint = ENDPOINTS.get(request.path, "other")
         slot = len(self.requests)
         self.requests.append(ReceivedRequest(endpoint, arrived, 0))
-        early = self._throttle(arrived) or await self._fault(endpoint, request)
+        queue = self._faults.get(endpoint)
+        late = queue.popleft() if queue and queue[0].late else None
+        early = self._throttle(arrived) or (
+            None if late is not None else await self._fault(endpoint, request)
+        )
         try:
             response = early if early is not None else await handler(request)
         except web.HTTPException as exc:
             self.requests[slot] = ReceivedRequest(endpoint, arrived, exc.status)
             raise
+        if late is not None:
+            self.requests[slot] = ReceivedRequest(
+                endpoint, arrived, response.status, request.get(_BODY)
+            )
+            await asyncio.sleep(late.delay_s)
         self.requests[slot] = ReceivedRequest(
             endpoint, arrived, response.status, request.get(_BODY)
         )
@@ -243,6 +217,8 @@ class RedexSimulator:
         if not queue:
             return None
         fault = queue.popleft()
+        if fault.gate is not None:
+            await fault.gate.wait()
         if fault.delay_s:
             await asyncio.sleep(fault.delay_s)
         if fault.drop and request.transport is not None:

@@ -1,18 +1,15 @@
 """The ledger (SQLite or PostgreSQL): pacing, inventory, energy readings, submissions, job runs."""
 
+from fusionbridge.core.outcomes import Failed, Pending, Rejected, Sent, Unconfirmed
 from fusionbridge.store.energy import ReadingChange
 from fusionbridge.store.inventory import Inventory
 from fusionbridge.store.job_runs import JobRun
 from fusionbridge.store.ledger import Ledger
 from fusionbridge.store.migrations import SCHEMA_VERSION
 from fusionbridge.store.submissions import (
-    Failed,
     ItemOutcome,
-    Pending,
     PushRequest,
-    Rejected,
     RequestItem,
-    Sent,
     SubmissionRecord,
 )
 
@@ -30,4 +27,5 @@ __all__ = [
     "RequestItem",
     "Sent",
     "SubmissionRecord",
+    "Unconfirmed",
 ]

@@ -16,6 +16,7 @@ from decimal import Decimal
 
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import SourceRef
+from fusionbridge.core.outcomes import Failed, Outcome, Pending, Rejected, Sent, Unconfirmed
 from fusionbridge.errors import LedgerError
 from fusionbridge.store.columns import (
     decimal,
@@ -26,17 +27,9 @@ from fusionbridge.store.columns import (
     optional_instant,
 )
 from fusionbridge.store.database import Database, Row, Transaction
-from fusionbridge.store.submissions import FAILED, SUCCESS, Failed, Pending, Rejected, Sent
+from fusionbridge.store.submissions import FAILED, SUCCESS
 
-
-@dataclass(frozen=True, slots=True)
-class Unconfirmed:
-    """The POST may have reached REDEX (timeout, 500, broken connection): send once more later."""
-
-    error: str
-
-
-DayOutcome = Sent | Rejected | Failed | Pending | Unconfirmed
+DayOutcome = Outcome
 
 
 @dataclass(frozen=True, slots=True)

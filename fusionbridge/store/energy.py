@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from decimal import Decimal
 
 from fusionbridge.clock import Clock
@@ -128,20 +128,6 @@ class EnergyRecords:
             )
             for row in rows
         ]
-
-    async def save_capacities(self, capacities: Mapping[SourceRef, Decimal], at: datetime) -> None:
-        """Record each source's installed capacity (kW) as last reported, for plausibility checks."""
-        async with self._db.transaction() as tx:
-            await tx.executemany(
-                """INSERT INTO source_capacity (source, capacity_kw, observed_at) VALUES (?, ?, ?)
-                ON CONFLICT (source) DO UPDATE SET capacity_kw = excluded.capacity_kw,
-                    observed_at = excluded.observed_at""",
-                [(str(s), decimal_text(kw), instant_text(at)) for s, kw in capacities.items()],
-            )
-
-    async def capacities(self) -> dict[SourceRef, Decimal]:
-        rows = await self._db.fetchall("SELECT source, capacity_kw FROM source_capacity")
-        return {SourceRef.parse(row["source"]): decimal(row["capacity_kw"]) for row in rows}
 
 
 async def _save(

@@ -13,6 +13,7 @@ from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
+from fusionbridge.store.leases import LeaseRecords
 from fusionbridge.store.migrations import migrate
 from fusionbridge.store.oauth import OAuthRecords
 from fusionbridge.store.pacing import PacingRecords
@@ -34,6 +35,7 @@ class Ledger:
         self.findings = FindingRecords(db, clock)
         self.oauth = OAuthRecords(db, clock)
         self.days = DaySubmissionRecords(db, clock)
+        self.leases = LeaseRecords(db, clock)
 
     @property
     def location(self) -> str:

@@ -159,6 +159,61 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         ) STRICT, WITHOUT ROWID""",
     ),
     (
+        # SPEC §10: the account lease, and the states `held` and `unconfirmed`. SQLite cannot
+        # alter a CHECK, so both tables whose CHECK names states are rebuilt, rows kept.
+        """CREATE TABLE leases (
+            account TEXT PRIMARY KEY,
+            holder TEXT NOT NULL,
+            token TEXT NOT NULL,
+            taken_at TEXT NOT NULL,
+            renewed_at TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TABLE push_request_items_v4 (
+            request_id INTEGER NOT NULL REFERENCES push_requests (id),
+            remote_inv_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            outcome TEXT
+                CHECK (outcome IN ('sent', 'rejected', 'failed', 'pending', 'unconfirmed')),
+            process_id INTEGER,
+            message TEXT,
+            PRIMARY KEY (request_id, remote_inv_id, month)
+        ) STRICT""",
+        "INSERT INTO push_request_items_v4 SELECT * FROM push_request_items",
+        "DROP TABLE push_request_items",
+        "ALTER TABLE push_request_items_v4 RENAME TO push_request_items",
+        """CREATE TABLE submissions_v4 (
+            remote_inv_id TEXT NOT NULL,
+            month TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('held', 'due', 'sending', 'unconfirmed',
+                'sent', 'accepted', 'rejected', 'failed')),
+            value_sent TEXT,
+            sent_at TEXT,
+            process_id INTEGER,
+            processing_status TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            last_error TEXT,
+            accepted_kwh TEXT,
+            accepted_at TEXT,
+            drift_kwh TEXT,
+            request_id INTEGER REFERENCES push_requests (id),
+            updated_at TEXT NOT NULL,
+            unconfirmed_runs INTEGER NOT NULL DEFAULT 0,
+            PRIMARY KEY (remote_inv_id, month)
+        ) STRICT""",
+        """INSERT INTO submissions_v4 (remote_inv_id, month, state, value_sent, sent_at,
+            process_id, processing_status, attempts, last_error, accepted_kwh, accepted_at,
+            drift_kwh, request_id, updated_at)
+        SELECT remote_inv_id, month, state, value_sent, sent_at, process_id, processing_status,
+            attempts, last_error, accepted_kwh, accepted_at, drift_kwh, request_id, updated_at
+        FROM submissions""",
+        "DROP TABLE submissions",
+        "ALTER TABLE submissions_v4 RENAME TO submissions",
+        "CREATE INDEX submissions_by_process ON submissions (process_id)",
+        # capacity comes from the inventory (plants.capacity_kwp); this table was never written
+        "DROP TABLE source_capacity",
+    ),
+    (
         # SPEC §12: the owner's OAuth Connect tokens and any refusal of them (one account).
         """CREATE TABLE fusionsolar_oauth (
             id INTEGER PRIMARY KEY CHECK (id = 1),

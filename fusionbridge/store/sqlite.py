@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
+import stat
 from collections.abc import AsyncIterator, Awaitable, Iterable, Iterator
 from contextlib import asynccontextmanager, contextmanager, suppress
 from pathlib import Path
@@ -77,6 +79,7 @@ class SqliteDatabase(Database):
             path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as exc:
             raise LedgerError(f"cannot create the ledger directory: {exc.strerror}") from exc
+        _owner_only(path)
         with translated("open"):
             conn = await aiosqlite.connect(path, isolation_level=None)
         try:
@@ -148,3 +151,18 @@ async def _finish(step: Awaitable[T]) -> T:
 
 async def _as_coroutine(step: Awaitable[T]) -> T:
     return await step
+
+
+def _owner_only(path: Path) -> None:
+    """Create the ledger 0600 (SQLite gives its -wal and -shm files the same mode), and narrow
+    an existing one: it holds the FusionSolar session token and every submission."""
+    try:
+        os.close(os.open(path, os.O_RDWR | os.O_CREAT, 0o600))
+    except OSError:
+        return  # unreadable or a read-only place: sqlite's own open reports it properly
+    for name in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        try:
+            if stat.S_IMODE(name.stat().st_mode) & 0o077:
+                name.chmod(0o600)
+        except OSError:
+            pass  # absent, or not our file to change

@@ -2,8 +2,9 @@
 
 A push is two transactions around the HTTP request: `begin_request` records the exact payload
 and marks its months `sending` before anything leaves; `finish_request` records the answer. A
-crash in between leaves the request in `in_flight()`: it may or may not have reached REDEX, and
-the push job re-sends it (REDEX is assumed to overwrite a re-sent month; see jobs).
+crash in between leaves the request in `in_flight()`: it may or may not have reached REDEX, so
+the lease holder that finds it marks its months `unconfirmed` and the next push re-sends them
+once (see the overwrite assumption in `fusionbridge.jobs`).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from decimal import Decimal
 
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import Month, SubmissionState
+from fusionbridge.core.outcomes import Failed, Outcome, Pending, Rejected, Sent, Unconfirmed
 from fusionbridge.errors import LedgerError
 from fusionbridge.store.columns import (
     decimal,
@@ -42,35 +44,8 @@ FAILED = "Failed"
 """REDEX processing statuses that end a process; `New` and `Processing` do not."""
 
 
-@dataclass(frozen=True, slots=True)
-class Sent:
-    """REDEX took the item (201) under this ProcessId; acceptance waits for its status."""
-
-    process_id: int
-
-
-@dataclass(frozen=True, slots=True)
-class Rejected:
-    """REDEX named the item as invalid (422); re-sending the same will not help."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Failed:
-    """The request as a whole was refused (400)."""
-
-    message: str
-
-
-@dataclass(frozen=True, slots=True)
-class Pending:
-    """No verdict (timeout, 5xx, 429, cut short): the month is due again."""
-
-    error: str
-
-
-ItemOutcome = Sent | Rejected | Failed | Pending
+ItemOutcome = Outcome
+"""The one outcome type: what the wire made of REDEX's answer, recorded per month here."""
 ItemKey = tuple[str, Month]
 
 
@@ -121,6 +96,7 @@ class SubmissionRecord:
     request_id: int | None
     requested_kwh: Decimal | None
     updated_at: datetime
+    unconfirmed_runs: int = 0
 
 
 class SubmissionRecords:
@@ -159,20 +135,34 @@ class SubmissionRecords:
         return request_id
 
     async def finish_request(
-        self, request_id: int, outcomes: Mapping[ItemKey, ItemOutcome], at: datetime
+        self, request_id: int, outcomes: Mapping[ItemKey, Outcome], at: datetime
     ) -> None:
         """Record REDEX's answer per month; a month with no outcome given counts as Pending."""
         await self._finish(request_id, outcomes, Pending("no outcome was recorded"), at)
 
     async def abandon_request(self, request_id: int, at: datetime, reason: str) -> None:
-        """Close a request a crash left in flight; its months are due again (re-sent once)."""
-        await self._finish(request_id, {}, Pending(reason), at)
+        """Close a request a crash left in flight; its months are unconfirmed (re-sent once)."""
+        await self._finish(request_id, {}, Unconfirmed(reason), at)
+
+    async def hold(self, remote_inv_id: str, month: Month, reason: str, at: datetime) -> bool:
+        """Mark a month `held` with its reason (a hard check failed); whether anything changed."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                """INSERT INTO submissions (remote_inv_id, month, state, last_error, updated_at)
+                VALUES (?, ?, 'held', ?, ?)
+                ON CONFLICT (remote_inv_id, month) DO UPDATE SET state = 'held',
+                    last_error = excluded.last_error, updated_at = excluded.updated_at
+                WHERE submissions.state <> 'sending' AND (submissions.state <> 'held'
+                    OR submissions.last_error IS DISTINCT FROM excluded.last_error)""",
+                (remote_inv_id, str(month), reason, instant_text(at)),
+            )
+        return changed == 1
 
     async def _finish(
         self,
         request_id: int,
-        outcomes: Mapping[ItemKey, ItemOutcome],
-        default: ItemOutcome,
+        outcomes: Mapping[ItemKey, Outcome],
+        default: Outcome,
         at: datetime,
     ) -> None:
         async with self._db.transaction() as tx:
@@ -194,7 +184,8 @@ class SubmissionRecords:
         """Apply a polled processing status; the months it settled (accepted or rejected).
 
         `Success` accepts what that process carried: accepted value = value sent. `Failed`
-        marks the months rejected (REDEX looked at the data and refused it), with `message`.
+        marks the months failed (REDEX looked at the data and refused it), with `message`: they
+        go out again only when their value changes or with `push --force`.
         Other statuses only update `processing_status`.
         """
         now = instant_text(at)
@@ -210,7 +201,7 @@ class SubmissionRecords:
                 return await _settle(tx, process_id, status, SubmissionState.ACCEPTED, None, now)
             if status == FAILED:
                 error = message or "REDEX processing status Failed"
-                return await _settle(tx, process_id, status, SubmissionState.REJECTED, error, now)
+                return await _settle(tx, process_id, status, SubmissionState.FAILED, error, now)
             await tx.execute(
                 """UPDATE submissions SET processing_status = ?, updated_at = ?
                 WHERE process_id = ? AND state = 'sent'""",
@@ -321,17 +312,24 @@ async def _apply(
         case Sent(process_id):
             logged = ("sent", process_id, None)
             state_sql = """state = 'sent', value_sent = ?, sent_at = ?, process_id = ?,
-                processing_status = NULL, last_error = NULL"""
+                processing_status = NULL, last_error = NULL, unconfirmed_runs = 0"""
             params: tuple[object, ...] = (decimal_text(kwh), now, process_id)
         case Rejected(message):
             logged = ("rejected", None, message)
-            state_sql, params = "state = 'rejected', last_error = ?", (message,)
+            state_sql = "state = 'rejected', last_error = ?, unconfirmed_runs = 0"
+            params = (message,)
         case Failed(message):
             logged = ("failed", None, message)
-            state_sql, params = "state = 'failed', last_error = ?", (message,)
-        case Pending(error):
-            logged = ("pending", None, error)
-            state_sql, params = "state = 'due', last_error = ?", (error,)
+            state_sql, params = "state = 'failed', last_error = ?, unconfirmed_runs = 0", (message,)
+        case Unconfirmed(message):
+            logged = ("unconfirmed", None, message)
+            state_sql = (
+                "state = 'unconfirmed', last_error = ?, unconfirmed_runs = unconfirmed_runs + 1"
+            )
+            params = (message,)
+        case Pending(message):
+            logged = ("pending", None, message)
+            state_sql, params = "state = 'due', last_error = ?", (message,)
     await tx.execute(
         """UPDATE push_request_items SET outcome = ?, process_id = ?, message = ?
         WHERE request_id = ? AND remote_inv_id = ? AND month = ?""",
@@ -379,4 +377,5 @@ def _record(row: Row) -> SubmissionRecord:
         request_id=row["request_id"],
         requested_kwh=optional_decimal(row["requested_kwh"]),
         updated_at=instant(row["updated_at"]),
+        unconfirmed_runs=row["unconfirmed_runs"],
     )

@@ -1,0 +1,82 @@
+"""The account lease: which process may call upstream or change submissions, kept in the ledger.
+
+One row per account (`"default"` until accounts are many), taken, renewed and given back in
+transactions keyed by the account name, so the same rows work on any SQL database that several
+machines share; no file lock. A lease whose `renewed_at` is more than `ttl` old is dead: its
+holder crashed or hung, and the next process takes it over.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from fusionbridge.clock import Clock
+from fusionbridge.store.columns import instant, instant_text
+from fusionbridge.store.database import Database
+
+DEFAULT_ACCOUNT = "default"
+
+
+@dataclass(frozen=True, slots=True)
+class LeaseHolder:
+    """Who holds an account's lease (`host:pid`) and since when."""
+
+    holder: str
+    taken_at: datetime
+    renewed_at: datetime
+
+
+class LeaseRecords:
+    """Take, renew and return one account's lease, each in one transaction."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self._db = db
+        self.clock = clock
+
+    async def take(
+        self, account: str, holder: str, token: str, at: datetime, ttl_s: float
+    ) -> LeaseHolder | None:
+        """Take the lease (free, dead, or already ours); None on success, else the live holder."""
+        async with self._db.transaction() as tx:
+            row = await tx.fetchone(
+                "SELECT holder, token, taken_at, renewed_at FROM leases WHERE account = ?",
+                (account,),
+            )
+            if row is not None and row["token"] != token:
+                renewed = instant(row["renewed_at"])
+                if at - renewed < timedelta(seconds=ttl_s):
+                    return LeaseHolder(row["holder"], instant(row["taken_at"]), renewed)
+            now = instant_text(at)
+            await tx.execute(
+                """INSERT INTO leases (account, holder, token, taken_at, renewed_at)
+                VALUES (?, ?, ?, ?, ?)
+                ON CONFLICT (account) DO UPDATE SET holder = excluded.holder,
+                    token = excluded.token, taken_at = excluded.taken_at,
+                    renewed_at = excluded.renewed_at""",
+                (account, holder, token, now, now),
+            )
+        return None
+
+    async def renew(self, account: str, token: str, at: datetime) -> bool:
+        """Extend our lease; False when it is no longer ours (it died and was taken over)."""
+        async with self._db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE leases SET renewed_at = ? WHERE account = ? AND token = ?",
+                (instant_text(at), account, token),
+            )
+        return changed == 1
+
+    async def give_back(self, account: str, token: str) -> None:
+        """Release our lease at once, so a waiting process need not wait for it to die."""
+        async with self._db.transaction() as tx:
+            await tx.execute("DELETE FROM leases WHERE account = ? AND token = ?", (account, token))
+
+    async def holder(self, account: str) -> LeaseHolder | None:
+        """The lease's current row, live or dead (for `status` and error messages)."""
+        row = await self._db.fetchone(
+            "SELECT holder, taken_at, renewed_at FROM leases WHERE account = ?", (account,)
+        )
+        if row is None:
+            return None
+        return LeaseHolder(row["holder"], instant(row["taken_at"]), instant(row["renewed_at"]))
