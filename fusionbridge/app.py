@@ -15,8 +15,12 @@ from typing import Any
 from fusionbridge import __version__, jobs
 from fusionbridge.daemon import SHUTDOWN_GRACE_S, Daemon
 from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
+from fusionbridge.jobs import live
 from fusionbridge.logs import get_logger
 from fusionbridge.models import SubmissionState
+from fusionbridge.page.cache import PageCache
+from fusionbridge.page.live_json import live_json, set_live_metrics
+from fusionbridge.page.source import plant_facts
 from fusionbridge.planning import readiness_failures
 from fusionbridge.report import ledger_status, state_counts
 from fusionbridge.runtime import Runtime, open_runtime
@@ -31,10 +35,10 @@ log = get_logger(__name__)
 PUSH_WAIT_S = 120.0
 """How long a scheduled push follows REDEX processing; what is left is polled next time."""
 STATUS_MONTHS = 13
-JOBS: tuple[JobName, ...] = ("sync", "push")
+JOBS: tuple[JobName, ...] = ("sync", "push", "live")
 PENDING_STATES = (SubmissionState.DUE, SubmissionState.SENDING, SubmissionState.SENT)
 FAILED_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
-CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
+CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex", "live": "fusionsolar"}
 """Which account a successful job proves again, clearing its standing credential error."""
 
 AfterJob = Callable[[JobName, bool], Awaitable[None]]
@@ -69,6 +73,14 @@ class DaemonApp:
             notifier=self.notifier,
             shutdown_grace_s=shutdown_grace_s,
         )
+        self.page = PageCache(
+            rt.settings,
+            rt.ledger,
+            rt.clock,
+            version=__version__,
+            readiness=self.readiness,
+            next_runs=self.daemon.next_runs,
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -80,7 +92,9 @@ class DaemonApp:
                 hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
             )
         try:
-            runner, bound = await start_server(build_app(self, self.rt.metrics), host, port)
+            runner, bound = await start_server(
+                build_app(self, self.rt.metrics, page=self.page.html), host, port
+            )
         except OSError as exc:
             log.error("http.bind_failed", host=host, port=port, error=exc.strerror or str(exc))
             return 1
@@ -122,6 +136,15 @@ class DaemonApp:
     async def run_job(self, job: JobName) -> None:
         """One scheduled job with its bookkeeping: ledger, metrics, log, systemd STATUS."""
         rt = self.rt
+        if job == "live":
+            try:
+                reason = await live.skip_reason(rt, self.daemon.next_runs(), self.daemon.waiting())
+            except LedgerError as exc:
+                self._give_up(job, exc)
+                return
+            if reason is not None:
+                log.info("live.skipped", reason=reason)
+                return
         rt.metrics.job_runs.labels(job=job).inc()
         try:
             await rt.ledger.job_started(job, rt.clock.now())
@@ -150,6 +173,8 @@ class DaemonApp:
                 log.warning("job.nothing_configured", job=job)
             elif job == "sync":
                 await jobs.sync(rt, daily=True)
+            elif job == "live":
+                await live.refresh_live(rt)
             else:
                 await jobs.push(rt, wait_s=self.push_wait_s)
         except LedgerError:
@@ -210,6 +235,7 @@ class DaemonApp:
             "now": _iso(now),
             "next_sync_at": _iso(upcoming.get("sync")),
             "next_push_at": _iso(upcoming.get("push")),
+            "next_live_at": _iso(upcoming.get("live")),
             "job_in_flight": self.daemon.current_job,
             "failing_checks": await self.readiness(),
         }
@@ -227,6 +253,7 @@ class DaemonApp:
             "pending": sum(counts.get(s.value, 0) for s in PENDING_STATES),
             "failed": sum(counts.get(s.value, 0) for s in FAILED_STATES),
             "fusionsolar_calls_today": calls_today,
+            "plants": live_json(await plant_facts(rt.settings, rt.ledger, now), now),
         }
 
     async def refresh_metrics(self) -> None:
@@ -234,8 +261,10 @@ class DaemonApp:
         try:
             lines = await ledger_status(rt.settings, rt.ledger, rt.clock.now())
             runs = await rt.ledger.job_runs()
+            plants = await plant_facts(rt.settings, rt.ledger, rt.clock.now())
         except LedgerError:
             return
+        set_live_metrics(rt.metrics, plants, rt.clock.now())
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
         rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
         for name, run in runs.items():

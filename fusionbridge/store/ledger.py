@@ -12,13 +12,20 @@ from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
+from fusionbridge.store.live import LiveRecords
 from fusionbridge.store.migrations import migrate
 from fusionbridge.store.pacing import PacingRecords
 from fusionbridge.store.submissions import SubmissionRecords
 
 
 class Ledger(
-    PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords, FindingRecords
+    PacingRecords,
+    InventoryRecords,
+    EnergyRecords,
+    SubmissionRecords,
+    JobRecords,
+    FindingRecords,
+    LiveRecords,
 ):
     """Everything fusionbridge must remember across restarts; each write one committed transaction."""
 
