@@ -79,6 +79,11 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to follow processing (default 120)",
     )
+    probe = commands.add_parser(
+        "probe", help="FusionSolar communication test: one paced call per interface"
+    )
+    probe.add_argument("--plant", metavar="CODE", help="the plant to test (default: the first)")
+    probe.add_argument("--json", action="store_true", help="print each step's raw data")
     status = commands.add_parser("status", help="what the ledger holds per inverter and month")
     status.add_argument("--json", action="store_true")
     commands.add_parser(

@@ -124,6 +124,14 @@ class FusionSolarClient:
         """Requests sent today per endpoint, by any process sharing the store."""
         return await self._pacer.calls_today()
 
+    async def ensure_session(self) -> None:
+        """A live token: the stored one while young, else one login (for `probe`'s first step)."""
+        await self._login.token()
+
+    async def call_raw(self, endpoint: str, body: Mapping[str, object]) -> object:
+        """One paced call returning Huawei's `data` as received (for `probe --json`)."""
+        return await self._call(endpoint, body)
+
     # --- endpoints ----------------------------------------------------------------------------
 
     async def plants(self) -> list[Plant]:
