@@ -161,7 +161,7 @@ class DaemonApp:
         self._report(job, ok)
         if job == "sync":
             self.daemon.wake("push")  # push follows every sync; it finds what is due itself
-        if self._after_job is not None:
+        if self._after_job is not None and job != "live":  # the hook follows sync and push
             await self._after_job(job, ok)
 
     async def _attempt(self, job: JobName) -> tuple[bool, str | None]:
