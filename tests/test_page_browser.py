@@ -51,7 +51,8 @@ async def opened(browser: Any, url: str, *, javascript: bool = True) -> AsyncIte
     page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
     page.on("pageerror", lambda exc: errors.append(str(exc)))
     answer = await page.goto(url)
-    assert answer is not None and answer.status == 200
+    assert answer is not None
+    assert answer.status == 200
     try:
         yield page
     finally:
@@ -98,30 +99,35 @@ async def assert_charts_in_proportion(page: Any, served: Served) -> None:
 
 
 async def test_a_healthy_fleet_reads_at_a_glance(tmp_path: Path) -> None:
-    async with served_fleet(tmp_path, troubled=False) as (served, _), chromium() as browser:
-        async with opened(browser, served.base + "/") as page:
-            assert (await page.inner_text("#readiness")).strip() == "✓ Ready"
-            refresh = await page.get_attribute('meta[http-equiv="refresh"]', "content")
-            assert refresh == "60"
-            for entry in served.inverters:
-                row = page.locator(f'tr[data-inverter="{entry["remote_inv_id"]}"]')
-                assert await row.count() == 1
-                assert entry["remote_inv_id"] in await row.inner_text()
-                closed = row.locator("td.cell[data-state]")
-                states = await closed.evaluate_all("els => els.map(e => e.dataset.state)")
-                assert len(states) == 13
-                assert all(s == "accepted" for s in states[1:-1]), states  # closed months
-            await assert_charts_in_proportion(page, served)
-            plants = page.locator(".plant")
-            assert await plants.count() >= 4
-            first = await plants.first.inner_text()
-            assert "today so far" in first and "kWh" in first and "healthy" in first
-            assert await page.locator(".plant svg rect.hour").count() > 0
-            serious = page.locator("#problems li.error, #problems li.warning")
-            assert await serious.count() == 0, await page.inner_text("#problems")
-            health = await page.inner_text("section.health")
-            assert "getDevKpiMonth" in health and "sync" in health
-            await page.screenshot(path=artifact("page-healthy.png"), full_page=True)
+    async with (
+        served_fleet(tmp_path, troubled=False) as (served, _),
+        chromium() as browser,
+        opened(browser, served.base + "/") as page,
+    ):
+        assert (await page.inner_text("#readiness")).strip() == "✓ Ready"
+        refresh = await page.get_attribute('meta[http-equiv="refresh"]', "content")
+        assert refresh == "60"
+        for entry in served.inverters:
+            row = page.locator(f'tr[data-inverter="{entry["remote_inv_id"]}"]')
+            assert await row.count() == 1
+            assert entry["remote_inv_id"] in await row.inner_text()
+            closed = row.locator("td.cell[data-state]")
+            states = await closed.evaluate_all("els => els.map(e => e.dataset.state)")
+            assert len(states) == 13
+            assert all(s == "accepted" for s in states[1:-1]), states  # closed months
+        await assert_charts_in_proportion(page, served)
+        plants = page.locator(".plant")
+        assert await plants.count() >= 4
+        first = await plants.first.inner_text()
+        for words in ("today so far", "kWh", "lifetime", "healthy"):
+            assert words in first
+        assert await page.locator(".plant svg rect.hour").count() > 0
+        serious = page.locator("#problems li.error, #problems li.warning")
+        assert await serious.count() == 0, await page.inner_text("#problems")
+        health = await page.inner_text("section.health")
+        assert "getDevKpiMonth" in health
+        assert "sync" in health
+        await page.screenshot(path=artifact("page-healthy.png"), full_page=True)
 
 
 def cell(page: Any, inverter: str, month: Month) -> Any:
@@ -138,9 +144,11 @@ async def test_a_troubled_fleet_shows_each_problem_and_what_to_do(tmp_path: Path
             unknown = cell(page, *trouble.unknown[:2])
             assert "✗" in await rejected.inner_text()
             assert "rejected" in await rejected.inner_text()
-            assert "‖" in await held.inner_text() and "held" in await held.inner_text()
+            assert "‖" in await held.inner_text()
+            assert "held" in await held.inner_text()
             assert "Δ" in await drifting.inner_text()
-            assert "◇" in await unknown.inner_text() and "quarantined" in await unknown.inner_text()
+            assert "◇" in await unknown.inner_text()
+            assert "quarantined" in await unknown.inner_text()
             # Colour and symbol both differ, so the states read in grey as in colour.
             looks = {}
             for name, located in (("rejected", rejected), ("held", held), ("unknown", unknown)):
