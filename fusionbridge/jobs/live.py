@@ -112,6 +112,7 @@ def _health(value: Decimal | None) -> int | None:
 async def refresh_live(rt: Runtime) -> LiveReport:
     """Fetch what is due of the live figures and store them with their fetch time."""
     plan, plants = await plan_for(rt)
+    started = rt.clock.now()  # a round counts from its start, so rounds keep their rhythm
     codes: Sequence[str] = sorted(plants)
     for endpoint, reason in plan.waiting.items():
         log.info("live.waiting", endpoint=endpoint, reason=reason)
@@ -129,9 +130,9 @@ async def refresh_live(rt: Runtime) -> LiveReport:
             for row in rows
             if row.object_id in plants
         )
-        await rt.ledger.mark_live_fetch(REALTIME, rt.clock.now())
+        await rt.ledger.mark_live_fetch(REALTIME, started)
     if HOURLY in plan.calls:
-        await _hourly(rt, codes, plants)
+        await _hourly(rt, codes, plants, started)
     if YEARLY in plan.calls:
         now = rt.clock.now()
         rows = await rt.fusionsolar.plant_kpi("year", codes, now)
@@ -146,7 +147,9 @@ async def refresh_live(rt: Runtime) -> LiveReport:
     return report
 
 
-async def _hourly(rt: Runtime, codes: Sequence[str], plants: Mapping[str, ZoneInfo]) -> None:
+async def _hourly(
+    rt: Runtime, codes: Sequence[str], plants: Mapping[str, ZoneInfo], started: datetime
+) -> None:
     """Today's hourly buckets; each plant's day starts at its own local midnight."""
     now = rt.clock.now()
     rows = await rt.fusionsolar.plant_kpi("hour", codes, now)
@@ -157,7 +160,7 @@ async def _hourly(rt: Runtime, codes: Sequence[str], plants: Mapping[str, ZoneIn
     ]
     starts = [_day_start(now, zone) for zone in plants.values()]
     await rt.ledger.save_hourly(list(codes), min(starts, default=now), values)
-    await rt.ledger.mark_live_fetch(HOURLY, now)
+    await rt.ledger.mark_live_fetch(HOURLY, started)
 
 
 def _day_start(now: datetime, zone: ZoneInfo) -> datetime:

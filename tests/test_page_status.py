@@ -1,0 +1,47 @@
+"""/status and /metrics carry the live plant figures the page shows, read from the ledger."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from pathlib import Path
+
+import aiohttp
+
+from tests.page_harness import served_fleet
+
+
+async def test_status_and_metrics_carry_the_live_fields(tmp_path: Path) -> None:
+    async with (
+        served_fleet(tmp_path, troubled=False) as (served, _),
+        aiohttp.ClientSession() as http,
+    ):
+        sim = served.pipeline.fusionsolar
+        async with http.get(served.base + "/status") as answer:
+            document = await answer.json()
+        assert document["next_live_at"] is not None
+        assert document["jobs"]["live"]["runs"] == 1
+        plants = {p["plant_code"]: p for p in document["plants"]}
+        assert len(plants) == 4
+        for code, plant in plants.items():
+            truth = sim.fleet.plant(code)
+            assert truth is not None
+            assert plant["name"] == truth.name
+            assert plant["health"] == 3
+            assert plant["data_age_s"] == 0.0
+            today = served.clock.now().astimezone(truth.zone).date()
+            expected = sim.expected_day_kwh(code, today, "inverter_power")
+            assert Decimal(plant["today_kwh"]) == expected
+            assert Decimal(plant["lifetime_kwh"]) > Decimal(plant["today_kwh"])
+            hourly = [Decimal(v) for v in plant["hourly_kwh"].values()]
+            assert hourly, f"{code} has no hourly values"
+            assert sum(hourly) <= expected
+
+        served.clock.advance(600)
+        async with http.get(served.base + "/metrics") as answer:
+            text = await answer.text()
+        code = next(iter(plants))
+        assert f'fusionbridge_plant_health{{plant="{code}"}} 3.0' in text
+        assert f'fusionbridge_plant_data_age_seconds{{plant="{code}"}} 600.0' in text
+        today = Decimal(plants[code]["today_kwh"])
+        assert f'fusionbridge_plant_today_kwh{{plant="{code}"}} {float(today)}' in text
+        assert f'fusionbridge_plant_lifetime_kwh{{plant="{code}"}}' in text
