@@ -42,6 +42,6 @@ async def test_status_and_metrics_carry_the_live_fields(tmp_path: Path) -> None:
         code = next(iter(plants))
         assert f'fusionbridge_plant_health{{plant="{code}"}} 3.0' in text
         assert f'fusionbridge_plant_data_age_seconds{{plant="{code}"}} 600.0' in text
-        today = Decimal(plants[code]["today_kwh"])
-        assert f'fusionbridge_plant_today_kwh{{plant="{code}"}} {float(today)}' in text
+        today_kwh = Decimal(plants[code]["today_kwh"])
+        assert f'fusionbridge_plant_today_kwh{{plant="{code}"}} {float(today_kwh)}' in text
         assert f'fusionbridge_plant_lifetime_kwh{{plant="{code}"}}' in text

@@ -49,10 +49,8 @@ def test_bars_are_in_proportion_and_text_is_escaped() -> None:
         Bar("2026-04", "apr", Decimal("0"), "st-due", "●"),
     ]
     svg = month_bars(bars, caption='A & "B"')
-    heights = dict(
-        (month, float(height))
-        for height, month in re.findall(r'height="([\d.]+)" data-month="([\d-]+)"', svg)
-    )
+    found = re.findall(r'height="([\d.]+)" data-month="([\d-]+)"', svg)
+    heights = {month: float(height) for height, month in found}
     assert heights["2026-02"] == 2 * heights["2026-01"]
     assert heights["2026-04"] == 0
     assert "&lt;b&gt;jan&lt;/b&gt;" in svg
