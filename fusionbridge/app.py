@@ -93,7 +93,7 @@ class DaemonApp:
             )
         try:
             runner, bound = await start_server(
-                build_app(self, self.rt.metrics, page=self.page.html), host, port
+                build_app(self, self.rt.metrics, page=self.page.answer), host, port
             )
         except OSError as exc:
             log.error("http.bind_failed", host=host, port=port, error=exc.strerror or str(exc))
@@ -109,12 +109,14 @@ class DaemonApp:
                 inverters=len(self.rt.settings.inverters),
             )
             self.notifier.ready(f"listening on {host}:{bound}")
+            await self.page.warm()
             if on_ready is not None:
                 await on_ready(bound)
 
         try:
             await self.daemon.serve(on_ready=ready)
         finally:
+            await self.page.close()
             await runner.cleanup()
         if self.fatal is not None:
             log.error("daemon.fatal", error=str(self.fatal))

@@ -39,8 +39,18 @@ class DaemonView(Protocol):
         ...
 
 
+class PageBytes(Protocol):
+    """The operator's page, encoded once: plain and gzip."""
+
+    @property
+    def plain(self) -> bytes: ...
+
+    @property
+    def gzipped(self) -> bytes: ...
+
+
 def build_app(
-    view: DaemonView, metrics: Metrics, *, page: Callable[[], Awaitable[str]] | None = None
+    view: DaemonView, metrics: Metrics, *, page: Callable[[], Awaitable[PageBytes]] | None = None
 ) -> web.Application:
     """The aiohttp application serving the four endpoints, and the operator's page at `/`."""
 
@@ -68,8 +78,17 @@ def build_app(
     if page is not None:
         html = page
 
-        async def front(_request: web.Request) -> web.Response:
-            return web.Response(text=await html(), content_type="text/html", headers=PAGE_HEADERS)
+        async def front(request: web.Request) -> web.Response:
+            answer = await html()
+            headers = {**PAGE_HEADERS, "Vary": "Accept-Encoding"}
+            if "gzip" in request.headers.get("Accept-Encoding", ""):
+                headers["Content-Encoding"] = "gzip"
+                body = answer.gzipped
+            else:
+                body = answer.plain
+            return web.Response(
+                body=body, content_type="text/html", charset="utf-8", headers=headers
+            )
 
         app.router.add_get("/", front)
     app.router.add_get("/livez", livez)

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from fusionbridge.aggregate import Finding
 from fusionbridge.jobs.sources import month_record
 from fusionbridge.mapping import ResolvedInverter, Target, resolve_inverters
-from fusionbridge.models import Month, Plant, SubmissionState
+from fusionbridge.models import EnergyReading, Month, Plant, SourceRef, SubmissionState
 from fusionbridge.page.facts import (
     InverterFacts,
     JobFacts,
@@ -21,6 +23,8 @@ from fusionbridge.page.view import MONTHS_SHOWN
 from fusionbridge.planning import describe_month
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
+from fusionbridge.store.live import SubmissionState as StoredState
+from fusionbridge.store.submissions import SubmissionRecord
 
 JOB_NAMES = ("sync", "push", "live")
 
@@ -45,56 +49,33 @@ async def read_page_facts(
 ) -> PageFacts:
     """One consistent read of everything the page shows."""
     inventory = await ledger.inventory()
-    resolution = resolve_inverters(
-        settings.inverters, inventory.plants, inventory.devices, settings.timezone
+    resolution = await asyncio.to_thread(
+        resolve_inverters,
+        settings.inverters,
+        inventory.plants,
+        inventory.devices,
+        settings.timezone,
     )
     resolved = {r.target.remote_inv_id: r for r in resolution.inverters}
-    readings = await ledger.monthly({r.source for r in resolved.values()})
+    first = min(
+        (Month.containing(now, e.zone(settings.timezone)) for e in settings.inverters),
+        default=Month.containing(now, ZoneInfo(settings.timezone)),
+    ).shift(-MONTHS_SHOWN)
+    readings = await ledger.monthly_since({r.source for r in resolved.values()}, first)
     records = {(r.remote_inv_id, r.month): r for r in await ledger.readable_submissions()}
     raw_states = await ledger.submission_states()
     findings = await ledger.findings()
-    known = {s.value for s in SubmissionState}
-    inverters: list[InverterFacts] = []
-    for entry in settings.inverters:
-        target = Target.from_settings(entry, settings.timezone)
-        found = resolved.get(entry.remote_inv_id)
-        current = Month.containing(now, target.zone)
-        months: dict[Month, MonthFacts] = {}
-        for month in (current.shift(o) for o in range(1 - MONTHS_SHOWN, 1)):
-            reading = readings.get((found.source, month)) if found else None
-            raw = raw_states.get((entry.remote_inv_id, str(month)))
-            record = records.get((entry.remote_inv_id, month))
-            if reading is None and raw is None:
-                continue
-            notes = (
-                tuple(f.message for f in findings.get((found.source, month), [])) if found else ()
-            )
-            if raw is not None and raw.state not in known:
-                months[month] = MonthFacts(
-                    month, reading.kwh if reading else None, raw.state, raw.drift_kwh,
-                    raw.last_error, notes,
-                )  # fmt: skip
-                continue
-            described = describe_month(
-                target, month, month_record(reading, record), now, settings.schedule
-            )
-            drift = described.drift_kwh if described.drift_kwh is not None else (
-                record.drift_kwh if record else None
-            )  # fmt: skip
-            months[month] = MonthFacts(
-                month, reading.kwh if reading else None, described.state.value, drift,
-                record.last_error if record else None, notes,
-            )  # fmt: skip
-        inverters.append(
-            InverterFacts(
-                remote_inv_id=entry.remote_inv_id,
-                source=str(found.source) if found else entry.describe(),
-                zone=target.zone,
-                plant_code=plant_code_of(found) if found else None,
-                months=months,
-                resolved=found is not None or inventory.refreshed_at is None,
-            )
-        )
+    inverters = await asyncio.to_thread(
+        _inverter_facts,
+        settings,
+        resolved,
+        readings,
+        records,
+        raw_states,
+        findings,
+        now,
+        inventory_known=inventory.refreshed_at is not None,
+    )
     runs = await ledger.job_runs()
     return PageFacts(
         now=now,
@@ -176,3 +157,60 @@ async def _plants(
             )
         )
     return result
+
+
+def _inverter_facts(
+    settings: Settings,
+    resolved: Mapping[str, ResolvedInverter],
+    readings: Mapping[tuple[SourceRef, Month], EnergyReading],
+    records: Mapping[tuple[str, Month], SubmissionRecord],
+    raw_states: Mapping[tuple[str, str], StoredState],
+    findings: Mapping[tuple[SourceRef, Month], list[Finding]],
+    now: datetime,
+    *,
+    inventory_known: bool,
+) -> list[InverterFacts]:
+    """Each configured inverter's last 13 months as states: pure, so it runs off the loop."""
+    known = {s.value for s in SubmissionState}
+    inverters: list[InverterFacts] = []
+    for entry in settings.inverters:
+        target = Target.from_settings(entry, settings.timezone)
+        found = resolved.get(entry.remote_inv_id)
+        current = Month.containing(now, target.zone)
+        months: dict[Month, MonthFacts] = {}
+        for month in (current.shift(o) for o in range(1 - MONTHS_SHOWN, 1)):
+            reading = readings.get((found.source, month)) if found else None
+            raw = raw_states.get((entry.remote_inv_id, str(month)))
+            record = records.get((entry.remote_inv_id, month))
+            if reading is None and raw is None:
+                continue
+            notes = (
+                tuple(f.message for f in findings.get((found.source, month), [])) if found else ()
+            )
+            if raw is not None and raw.state not in known:
+                months[month] = MonthFacts(
+                    month, reading.kwh if reading else None, raw.state, raw.drift_kwh,
+                    raw.last_error, notes,
+                )  # fmt: skip
+                continue
+            described = describe_month(
+                target, month, month_record(reading, record), now, settings.schedule
+            )
+            drift = described.drift_kwh if described.drift_kwh is not None else (
+                record.drift_kwh if record else None
+            )  # fmt: skip
+            months[month] = MonthFacts(
+                month, reading.kwh if reading else None, described.state.value, drift,
+                record.last_error if record else None, notes,
+            )  # fmt: skip
+        inverters.append(
+            InverterFacts(
+                remote_inv_id=entry.remote_inv_id,
+                source=str(found.source) if found else entry.describe(),
+                zone=target.zone,
+                plant_code=plant_code_of(found) if found else None,
+                months=months,
+                resolved=found is not None or not inventory_known,
+            )
+        )
+    return inverters

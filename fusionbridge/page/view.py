@@ -35,18 +35,29 @@ class Cell:
     deadline: str | None
     days_left: int | None
     error: str | None
+    label: str
+    title: str
 
-    @property
-    def title(self) -> str:
-        parts = [f"{self.month}: {self.kwh} kWh", self.look.words]
-        if self.drift:
-            parts.append(f"drift {self.drift} kWh")
-        parts.extend(self.findings)
-        if self.deadline:
-            parts.append(f"I-REC deadline {self.deadline} ({self.days_left} days left)")
-        if self.error:
-            parts.append(self.error)
-        return " · ".join(parts)
+
+def _title(
+    label: str,
+    kwh: str,
+    words: str,
+    cell: MonthFacts | None,
+    deadline: str | None,
+    left: int | None,
+    error: str | None,
+) -> str:
+    parts = [f"{label}: {kwh} kWh", words]
+    if cell is not None and cell.drift_kwh is not None:
+        parts.append(f"drift {cell.drift_kwh:+.3f} kWh")
+    if cell is not None:
+        parts.extend(cell.findings)
+    if deadline:
+        parts.append(f"I-REC deadline {deadline} ({left} days left)")
+    if error:
+        parts.append(error)
+    return " · ".join(parts)
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,30 +125,44 @@ def age_text(seconds: float) -> str:
     return f"{round(seconds / 86400)} d"
 
 
-def _cell(facts: MonthFacts | None, month: Month, today_month: Month, now: datetime) -> Cell:
+def _cell(
+    facts: MonthFacts | None, month: Month, label: str, today_month: Month, now: datetime
+) -> Cell:
     state = facts.state if facts else "missing"
     kwh = facts.kwh if facts else None
     unfinished = state != "accepted" and month < today_month and kwh is not None
+    shown = look(state)
+    text = kwh_text(kwh)
+    deadline = irec_deadline(month).isoformat() if unfinished else None
+    left = days_left(month, now.date()) if unfinished else None
+    error = facts.last_error if facts and state in PROBLEM_STATES else None
     return Cell(
         month=month,
-        kwh=kwh_text(kwh),
+        kwh=text,
         state=state,
-        look=look(state),
+        look=shown,
         drift=None if not facts or facts.drift_kwh is None else f"{facts.drift_kwh:+.3f}",
         findings=facts.findings if facts else (),
-        deadline=irec_deadline(month).isoformat() if unfinished else None,
-        days_left=days_left(month, now.date()) if unfinished else None,
-        error=facts.last_error if facts and state in PROBLEM_STATES else None,
+        deadline=deadline,
+        days_left=left,
+        error=error,
+        label=label,
+        title=_title(label, text, shown.words, facts, deadline, left, error),
     )
 
 
-def _row(inverter: InverterFacts, months: Sequence[Month], now: datetime) -> InverterRow:
+def _row(
+    inverter: InverterFacts, months: Sequence[Month], labels: Sequence[str], now: datetime
+) -> InverterRow:
     current = Month.containing(now, inverter.zone)
-    cells = tuple(_cell(inverter.months.get(m), m, current, now) for m in months)
+    cells = tuple(
+        _cell(inverter.months.get(m), m, label, current, now)
+        for m, label in zip(months, labels, strict=True)
+    )
     bars = [
-        Bar(str(c.month), c.title, inverter.months[c.month].kwh, c.look.css, c.look.symbol)
+        Bar(c.label, c.title, inverter.months[c.month].kwh, c.look.css, c.look.symbol)
         if c.month in inverter.months
-        else Bar(str(c.month), f"{c.month}: no value", None, c.look.css, c.look.symbol)
+        else Bar(c.label, f"{c.label}: no value", None, c.look.css, c.look.symbol)
         for c in cells
     ]
     known = [f.kwh for f in inverter.months.values() if f.kwh is not None and f.month in months]
@@ -194,6 +219,7 @@ def build_view(facts: PageFacts) -> PageView:
     now = facts.now
     current = Month.containing(now, facts.zone)
     months = tuple(current.shift(offset) for offset in range(1 - MONTHS_SHOWN, 1))
+    labels = tuple(str(m) for m in months)
     live = (
         "live plant data is off ([live] interval_min = 0)"
         if facts.live_interval_min == 0
@@ -211,7 +237,7 @@ def build_view(facts: PageFacts) -> PageView:
         ),
         calls_today=tuple(sorted(facts.calls_today.items())),
         months=months,
-        rows=tuple(_row(inverter, months, now) for inverter in facts.inverters),
+        rows=tuple(_row(inverter, months, labels, now) for inverter in facts.inverters),
         plants=tuple(_plant(plant, now) for plant in facts.plants),
         problems=tuple(problems_of(facts.inverters, facts.failing, now)),
         live_note=live,

@@ -6,12 +6,14 @@ and are kept only so the page, /status and the metrics can show them without cal
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from fusionbridge.models import EnergyReading, Month, SourceRef
 from fusionbridge.models import SubmissionState as KnownState
 from fusionbridge.store.columns import (
     instant,
@@ -20,6 +22,7 @@ from fusionbridge.store.columns import (
     optional_decimal_text,
 )
 from fusionbridge.store.database import Database
+from fusionbridge.store.energy import _reading
 from fusionbridge.store.submissions import SubmissionRecord, _record
 
 
@@ -152,17 +155,21 @@ class LiveRecords:
             WHERE hour_start >= ? ORDER BY plant_code, hour_start""",
             (instant_text(since),),
         )
-        result: dict[str, list[HourValue]] = {}
-        for row in rows:
-            result.setdefault(row["plant_code"], []).append(
-                HourValue(
-                    row["plant_code"],
-                    instant(row["hour_start"]),
-                    Decimal(row["kwh"]),
-                    instant(row["fetched_at"]),
+
+        def parse() -> dict[str, list[HourValue]]:
+            result: dict[str, list[HourValue]] = {}
+            for row in rows:
+                result.setdefault(row["plant_code"], []).append(
+                    HourValue(
+                        row["plant_code"],
+                        instant(row["hour_start"]),
+                        Decimal(row["kwh"]),
+                        instant(row["fetched_at"]),
+                    )
                 )
-            )
-        return result
+            return result
+
+        return await asyncio.to_thread(parse)
 
     async def yearly(self) -> dict[str, list[YearValue]]:
         rows = await self._db.fetchall(
@@ -183,17 +190,19 @@ class LiveRecords:
             """SELECT remote_inv_id, month, state, last_error, drift_kwh, process_id
             FROM submissions"""
         )
-        return {
-            (row["remote_inv_id"], row["month"]): SubmissionState(
-                row["remote_inv_id"],
-                row["month"],
-                row["state"],
-                row["last_error"],
-                optional_decimal(row["drift_kwh"]),
-                row["process_id"],
-            )
-            for row in rows
-        }
+        return await asyncio.to_thread(
+            lambda: {
+                (row["remote_inv_id"], row["month"]): SubmissionState(
+                    row["remote_inv_id"],
+                    row["month"],
+                    row["state"],
+                    row["last_error"],
+                    optional_decimal(row["drift_kwh"]),
+                    row["process_id"],
+                )
+                for row in rows
+            }
+        )
 
     async def readable_submissions(self) -> list[SubmissionRecord]:
         """The submission records whose state this version knows (the rest: `submission_states`)."""
@@ -205,7 +214,26 @@ class LiveRecords:
             ORDER BY s.remote_inv_id, s.month""",
             (json.dumps([state.value for state in KnownState]),),
         )
-        return [_record(row) for row in rows]
+        return await asyncio.to_thread(lambda: [_record(row) for row in rows])
+
+    async def monthly_since(
+        self, sources: Iterable[SourceRef], first: Month
+    ) -> dict[tuple[SourceRef, Month], EnergyReading]:
+        """Monthly readings of `sources` from `first` on, parsed off the event loop."""
+        rows = await self._db.fetchall(
+            """SELECT source, month, kwh, raw, key, fetched_at FROM monthly_energy
+            WHERE month >= ?1 AND source IN (SELECT value FROM json_each(?2))""",
+            (str(first), json.dumps(sorted({str(s) for s in sources}))),
+        )
+
+        def parse() -> dict[tuple[SourceRef, Month], EnergyReading]:
+            result = {}
+            for row in rows:
+                source, month = SourceRef.parse(row["source"]), Month.parse(row["month"])
+                result[source, month] = _reading(row, source, month)
+            return result
+
+        return await asyncio.to_thread(parse)
 
     async def change_marker(self) -> tuple[int, int]:
         """Changes since open by this connection and by others: equal markers, same ledger."""
