@@ -25,6 +25,7 @@ from fusionbridge import jobs
 from fusionbridge.app import DaemonApp
 from fusionbridge.demo_output import DemoOutput
 from fusionbridge.fusionsolar.pacing import RetryPolicy
+from fusionbridge.jobs.live import refresh_live
 from fusionbridge.logs import configure_logging
 from fusionbridge.models import Month, SubmissionState
 from fusionbridge.report import InverterLines, ledger_status
@@ -175,6 +176,9 @@ async def run_demo(
         report = await jobs.sync(rt, first=first)
         last = first.shift(BACKFILL_MONTHS - 1)
         show.backfilled(first, last, report, rt.clock.monotonic() - started)
+        await rt.ledger.job_started("live", rt.clock.now())  # the page's plant figures, at once
+        await refresh_live(rt)
+        await rt.ledger.job_finished("live", rt.clock.now(), True, None)
         started = rt.clock.monotonic()
         verdict: list[bool] = []
 

@@ -100,14 +100,16 @@ def _fail_code(exc: FusionBridgeError) -> int | None:
 def _failed(step: Step, exc: FusionBridgeError) -> None:
     step.ok = False
     step.fail_code = _fail_code(exc)
-    if step.fail_code is not None:
+    if step.fail_code in FAIL_MEANINGS:
+        step.summary = f"failCode {step.fail_code}: {meaning(step.fail_code)}"
+    elif step.fail_code is not None:
         step.summary = f"failCode {step.fail_code}: {meaning(step.fail_code)} ({exc})"
     else:
         step.summary = str(exc)
 
 
 def _kwh(value: Decimal) -> str:
-    return f"{value:.3f} kWh"
+    return f"{value:,.3f} kWh"
 
 
 def _production(rows: list[KpiRow]) -> tuple[int, Decimal]:

@@ -92,12 +92,12 @@ async def test_probe_twice_in_a_row_is_paced_and_reports_every_interface(tmp_pat
         assert zone is not None
         yesterday = (datetime.now(UTC).astimezone(zone.zone) - timedelta(days=1)).date()
         hour = re.match(
-            r"✓ (\d+) hourly values for (\S+), ([\d.]+) kWh", steps["getKpiStationHour"]
+            r"✓ (\d+) hourly values for (\S+), ([\d,.]+) kWh", steps["getKpiStationHour"]
         )
         assert hour is not None, steps["getKpiStationHour"]
         expected = pipeline.fusionsolar.expected_day_kwh(plant, yesterday, "inverter_power")
         assert hour[2] == yesterday.isoformat()
-        assert Decimal(hour[3]) == expected
+        assert Decimal(hour[3].replace(",", "")) == expected
         assert int(hour[1]) > 0
         assert "inverters" in steps["getDevList"]
         assert "every step succeeded" in out
@@ -123,7 +123,9 @@ async def test_probe_names_the_failing_step_and_its_fail_code(tmp_path: Path) ->
 
         assert code == 1
         steps = lines_by_step(out)
-        assert steps["getKpiStationYear"].startswith("✗ failCode 401: this API account may not")
+        assert steps["getKpiStationYear"] == (
+            "✗ failCode 401: this API account may not use the interface: ask the installer to grant it"
+        )
         others = [line for name, line in steps.items() if name != "getKpiStationYear"]
         assert all(line.startswith("✓") for line in others), out
         assert "some steps failed" in out

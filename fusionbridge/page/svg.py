@@ -12,6 +12,8 @@ from decimal import Decimal
 from html import escape
 
 BAR_WIDTH = 30
+SCALE_ROOM = 56
+"""Room right of the bars for the scale's label."""
 BAR_GAP = 6
 PLOT_HEIGHT = 120
 TOP = 22
@@ -47,7 +49,7 @@ def bar_height(kwh: Decimal, largest: Decimal, plot_height: int) -> float:
 def month_bars(bars: Sequence[Bar], *, caption: str) -> str:
     """A monthly bar chart: heights in proportion to kWh, colour and symbol for the state."""
     largest = max((b.kwh for b in bars if b.kwh is not None), default=Decimal(0))
-    width = len(bars) * (BAR_WIDTH + BAR_GAP) + BAR_GAP
+    width = len(bars) * (BAR_WIDTH + BAR_GAP) + BAR_GAP + SCALE_ROOM
     height = TOP + PLOT_HEIGHT + BOTTOM
     base = TOP + PLOT_HEIGHT
     parts = [
@@ -57,6 +59,12 @@ def month_bars(bars: Sequence[Bar], *, caption: str) -> str:
         f"<title>{escape(caption)}</title>",
         f'<line class="axis" x1="0" y1="{base}" x2="{width}" y2="{base}"/>',
     ]
+    if largest > 0:
+        parts.append(
+            f'<line class="grid" x1="0" y1="{TOP}" x2="{width}" y2="{TOP}"/>'
+            f'<text class="label scale" x="{width - 2}" y="{TOP - 3}" text-anchor="end">'
+            f"{largest:,.0f} kWh</text>"
+        )
     for index, bar in enumerate(bars):
         x = BAR_GAP + index * (BAR_WIDTH + BAR_GAP)
         centre = x + BAR_WIDTH / 2
