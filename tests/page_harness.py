@@ -81,14 +81,15 @@ class Served:
 
 async def fill_ledger(rt: Runtime) -> None:
     """13 months synced, every closed month pushed and accepted, live figures read once."""
-    for name, run in (
-        ("sync", jobs.sync(rt, first=FIRST, last=CURRENT)),
-        ("push", jobs.push(rt, wait_s=30)),
-        ("live", refresh_live(rt)),
-    ):
-        await rt.ledger.job_started(name, rt.clock.now())
-        await run
-        await rt.ledger.job_finished(name, rt.clock.now(), True, None)
+    await rt.ledger.job_started("sync", rt.clock.now())
+    await jobs.sync(rt, first=FIRST, last=CURRENT)
+    await rt.ledger.job_finished("sync", rt.clock.now(), True, None)
+    await rt.ledger.job_started("push", rt.clock.now())
+    await jobs.push(rt, wait_s=30)
+    await rt.ledger.job_finished("push", rt.clock.now(), True, None)
+    await rt.ledger.job_started("live", rt.clock.now())
+    await refresh_live(rt)
+    await rt.ledger.job_finished("live", rt.clock.now(), True, None)
 
 
 def spoil(db: Path, inverters: list[dict[str, Any]]) -> Trouble:

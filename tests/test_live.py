@@ -141,6 +141,8 @@ async def test_a_virtual_day_of_live_data_stays_in_budget_and_the_sync_runs_on_t
         schedule = Schedule.from_settings(settings)
         async with pipeline.runtime(settings, clock) as rt:
             await jobs.sync(rt, daily=True)  # the inventory live works from
+            queued = await skip_reason(rt, {"sync": None, "push": None}, frozenset({"push"}))
+            assert queued == "push waiting to run", "a queued push goes first"
             sync_times: list[datetime] = []
             runs = skipped = 0
             tick = schedule.next_run("live", clock.now())

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -11,7 +11,7 @@ import pytest
 
 from fusionbridge.models import Month
 from fusionbridge.page.deadlines import days_left, irec_deadline
-from fusionbridge.page.facts import InverterFacts, MonthFacts, PageFacts
+from fusionbridge.page.facts import InverterFacts, MonthFacts, PageFacts, PlantFacts
 from fusionbridge.page.problems import problems_of
 from fusionbridge.page.render import render_page
 from fusionbridge.page.states import STATE_LOOKS, look
@@ -101,3 +101,20 @@ def test_render_escapes_what_comes_from_the_ledger() -> None:
     assert "<script>" not in html
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html
     assert '<meta http-equiv="refresh" content="60">' in html
+
+
+def test_plant_figures_say_how_old_they_are_and_when_they_are_stale() -> None:
+    fresh = PlantFacts("NE=1", "Utrecht", ZONE, Decimal(12), Decimal(900), 3, NOW, {10: Decimal(2)})
+    old = PlantFacts("NE=2", "Chiba", ZONE, None, None, 1, NOW - timedelta(hours=2))
+    facts = PageFacts(
+        now=NOW, zone=ZONE, version="t", failing=(), jobs={}, next_runs={}, calls_today={},
+        inverters=[], plants=[fresh, old], live_interval_min=15,
+    )  # fmt: skip
+    cards = build_view(facts).plants
+    assert cards[0].age == "read 0 s ago"
+    assert (cards[0].health, cards[0].today_kwh) == ("healthy", "12.0")
+    assert cards[0].chart is not None
+    assert 'data-hour="10"' in cards[0].chart
+    assert cards[1].age == "read 2 h ago (stale)"
+    assert cards[1].health == "disconnected"
+    assert cards[1].chart is None

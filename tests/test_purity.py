@@ -17,6 +17,11 @@ PURE_MODULES = [
     "fusionbridge.aggregate",
     "fusionbridge.fusionsolar.wire",
     "fusionbridge.redex.wire",
+    "fusionbridge.live_budget",
+    "fusionbridge.page.view",
+    "fusionbridge.page.svg",
+    "fusionbridge.page.problems",
+    "fusionbridge.page.deadlines",
 ]
 FORBIDDEN = ["aiohttp", "aiosqlite", "sqlite3", "apscheduler", "structlog"]
 

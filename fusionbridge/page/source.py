@@ -26,8 +26,6 @@ from fusionbridge.store import Ledger
 from fusionbridge.store.live import SubmissionState as StoredState
 from fusionbridge.store.submissions import SubmissionRecord
 
-JOB_NAMES = ("sync", "push", "live")
-
 
 def plant_code_of(inverter: ResolvedInverter) -> str | None:
     """The plant an inverter's energy comes from: the plant source, or the device's plant."""

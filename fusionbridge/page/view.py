@@ -180,7 +180,7 @@ def _row(
     )
 
 
-def _plant(plant: PlantFacts, now: datetime) -> PlantCard:
+def _plant(plant: PlantFacts, now: datetime, interval_min: int) -> PlantCard:
     hours = [plant.hours.get(h) for h in range(24)]
     return PlantCard(
         code=plant.code,
@@ -193,6 +193,7 @@ def _plant(plant: PlantFacts, now: datetime) -> PlantCard:
             "no live data yet"
             if plant.fetched_at is None
             else f"read {age_text((now - plant.fetched_at).total_seconds())} ago"
+            + (" (stale)" if stale(plant.fetched_at, now, interval_min) else "")
         ),
         chart=hourly_curve(hours, caption=f"{plant.name}: kWh per hour today")
         if plant.hours
@@ -238,7 +239,7 @@ def build_view(facts: PageFacts) -> PageView:
         calls_today=tuple(sorted(facts.calls_today.items())),
         months=months,
         rows=tuple(_row(inverter, months, labels, now) for inverter in facts.inverters),
-        plants=tuple(_plant(plant, now) for plant in facts.plants),
+        plants=tuple(_plant(plant, now, facts.live_interval_min) for plant in facts.plants),
         problems=tuple(problems_of(facts.inverters, facts.failing, now)),
         live_note=live,
     )
