@@ -7,7 +7,11 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.page_harness import served_fleet
+from fusionbridge.app import DaemonApp
+from fusionbridge.clock import VirtualClock
+from fusionbridge.web import build_app, start_server
+from tests.page_harness import NOW, served_fleet
+from tests.pipeline_harness import serve_pipeline
 
 
 async def test_status_and_metrics_carry_the_live_fields(tmp_path: Path) -> None:
@@ -45,3 +49,27 @@ async def test_status_and_metrics_carry_the_live_fields(tmp_path: Path) -> None:
         today_kwh = Decimal(plants[code]["today_kwh"])
         assert f'fusionbridge_plant_today_kwh{{plant="{code}"}} {float(today_kwh)}' in text
         assert f'fusionbridge_plant_lifetime_kwh{{plant="{code}"}}' in text
+
+
+async def test_the_page_answers_on_an_empty_ledger_with_nothing_configured(tmp_path: Path) -> None:
+    clock = VirtualClock(NOW)
+    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+        settings = pipeline.settings([])
+        async with pipeline.runtime(settings, clock) as rt:
+            app = DaemonApp(rt)
+            runner, port = await start_server(
+                build_app(app, rt.metrics, page=app.page.answer), "127.0.0.1", 0
+            )
+            try:
+                async with aiohttp.ClientSession() as http:
+                    async with http.get(f"http://127.0.0.1:{port}/") as answer:
+                        text = await answer.text()
+                        assert answer.status == 200
+                        assert answer.headers["Content-Encoding"] == "gzip"
+                        assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+            finally:
+                await runner.cleanup()
+                await app.page.close()
+        assert "no plant in the inventory yet" in text
+        assert "Not ready" in text  # no sync has run, and the page says so
+        assert sum(pipeline.fusionsolar.calls.values()) == 0
