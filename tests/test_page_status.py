@@ -61,12 +61,14 @@ async def test_the_page_answers_on_an_empty_ledger_with_nothing_configured(tmp_p
                 build_app(app, rt.metrics, page=app.page.answer), "127.0.0.1", 0
             )
             try:
-                async with aiohttp.ClientSession() as http:
-                    async with http.get(f"http://127.0.0.1:{port}/") as answer:
-                        text = await answer.text()
-                        assert answer.status == 200
-                        assert answer.headers["Content-Encoding"] == "gzip"
-                        assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
+                async with (
+                    aiohttp.ClientSession() as http,
+                    http.get(f"http://127.0.0.1:{port}/") as answer,
+                ):
+                    text = await answer.text()
+                    assert answer.status == 200
+                    assert answer.headers["Content-Encoding"] == "gzip"
+                    assert "default-src 'none'" in answer.headers["Content-Security-Policy"]
             finally:
                 await runner.cleanup()
                 await app.page.close()
