@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 
@@ -75,3 +76,27 @@ async def test_the_page_answers_on_an_empty_ledger_with_nothing_configured(tmp_p
         assert "no plant in the inventory yet" in text
         assert "Not ready" in text  # no sync has run, and the page says so
         assert sum(pipeline.fusionsolar.calls.values()) == 0
+
+
+async def test_the_daemon_runs_live_as_a_third_job_and_skips_it_before_a_due_sync(
+    tmp_path: Path,
+) -> None:
+    async with served_fleet(tmp_path, troubled=False) as (served, _):
+        sim, app = served.pipeline.fusionsolar, served.app
+        realtime = sim.count("getStationRealKpi")
+        served.clock.advance(61 * 60)  # the harness reads live figures hourly
+
+        await app.run_job("live")
+
+        assert sim.count("getStationRealKpi") == realtime + 1
+        runs = await served.rt.ledger.job_runs()
+        assert (runs["live"].runs, runs["live"].failures) == (2, 0)
+
+        upcoming = app.daemon.next_runs()["sync"]
+        assert upcoming is not None
+        # Live is due again; its three calls, paced 1 ms apart here, would end after the sync's time.
+        served.clock.set(upcoming - timedelta(milliseconds=1))
+        await app.run_job("live")
+
+        assert sim.count("getStationRealKpi") == realtime + 1, "live must not delay the sync"
+        assert (await served.rt.ledger.job_runs())["live"].runs == 2
