@@ -226,6 +226,12 @@ class HttpSettings(_Section):
     port: int = Field(default=8080, ge=0, le=65535)
 
 
+class LiveSettings(_Section):
+    """Live plant figures for the page (SPEC §13): minutes between real-time reads, 0 = off."""
+
+    interval_min: int = Field(default=15, ge=0, le=1440)
+
+
 class LogSettings(_Section):
     format: Literal["auto", "json", "console"] = "auto"
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
@@ -309,6 +315,7 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    live: LiveSettings = LiveSettings()
     inverters: list[InverterSettings] = []
 
     @field_validator("inverters")
@@ -340,6 +347,10 @@ class Settings(BaseSettings):
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def inverter_entries(self) -> list[InverterEntry]:
+        """The configured inverters as the plain values the core plans with."""
+        return [entry.entry() for entry in self.inverters]
 
 
 class _WithoutMetaKeys(PydanticBaseSettingsSource):

@@ -23,6 +23,9 @@ WIRE_MODULES = [
     "fusionbridge.fusionsolar.oauth_wire",
     "fusionbridge.redex.wire",
     "fusionbridge.redex.daily_wire",
+    "fusionbridge.page.view",
+    "fusionbridge.page.svg",
+    "fusionbridge.page.problems",
 ]
 IO_LIBRARIES = [
     "aiohttp",

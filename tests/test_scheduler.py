@@ -97,7 +97,7 @@ async def test_scheduler_jobs_only_wake() -> None:
     woken: list[str] = []
     scheduler = build_scheduler(Schedule.from_settings(settings()), woken.append)
     jobs = scheduler.get_jobs()
-    assert sorted(job.id for job in jobs) == ["push-0", "sync-0"]
+    assert sorted(job.id for job in jobs) == ["live-0", "push-0", "sync-0"]
     for job in jobs:
         job.func(*job.args)
-    assert sorted(woken) == ["push", "sync"]
+    assert sorted(woken) == ["live", "push", "sync"]

@@ -311,3 +311,10 @@ def _toml_string(text: str) -> str:
 
 def _one_line(text: str) -> str:
     return " ".join(text.split())
+
+
+async def probe(settings: Settings, args: argparse.Namespace) -> int:
+    """`probe [--plant CODE] [--json]`: the communication test; 0 only if every step worked."""
+    from fusionbridge.cli.probe import probe_command
+
+    return await probe_command(settings, args)

@@ -96,13 +96,18 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to follow processing (default 120)",
     )
+    probe = commands.add_parser(
+        "probe", help="FusionSolar communication test: one paced call per interface"
+    )
+    probe.add_argument("--plant", metavar="CODE", help="the plant to test (default: the first)")
+    probe.add_argument("--json", action="store_true", help="print each step's raw data")
     authorize = commands.add_parser(
         "authorize", help="FusionSolar OAuth Connect: let the plant owner approve fusionbridge"
     )
     authorize.add_argument(
         "--code", help="exchange this authorization code (copied from the redirected address)"
     )
-    for command in (check, discover, sync, push):
+    for command in (check, discover, sync, push, probe):
         command.add_argument(
             "--lease-wait",
             type=_seconds,

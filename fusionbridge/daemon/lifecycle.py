@@ -63,7 +63,11 @@ class Daemon:
 
     def next_runs(self) -> dict[str, datetime | None]:
         now = self._clock.now()
-        return {job: self._schedule.next_run(job, now) for job in ("sync", "push")}
+        return {job: self._schedule.next_run(job, now) for job in ("sync", "push", "live")}
+
+    def waiting(self) -> frozenset[JobName]:
+        """Jobs queued and not yet started."""
+        return frozenset(self._pending)
 
     def wake(self, job: JobName) -> None:
         """Queue a job unless it is already waiting (coalesce), and unless we are stopping."""

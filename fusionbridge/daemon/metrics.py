@@ -46,6 +46,24 @@ class Metrics:
             ["state"],
             registry=r,
         )
+        self.plant_today_kwh = Gauge(
+            "fusionbridge_plant_today_kwh", "Plant yield today so far (live)", ["plant"], registry=r
+        )
+        self.plant_lifetime_kwh = Gauge(
+            "fusionbridge_plant_lifetime_kwh", "Plant lifetime yield (live)", ["plant"], registry=r
+        )
+        self.plant_health = Gauge(
+            "fusionbridge_plant_health",
+            "FusionSolar plant health: 1 disconnected, 2 faulty, 3 healthy",
+            ["plant"],
+            registry=r,
+        )
+        self.plant_data_age_seconds = Gauge(
+            "fusionbridge_plant_data_age_seconds",
+            "Seconds since the plant's live figures were read",
+            ["plant"],
+            registry=r,
+        )
         build = Info("fusionbridge_build", "Version of the running fusionbridge", registry=r)
         build.info({"version": __version__})
 

@@ -9,17 +9,20 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Literal
+from datetime import UTC, datetime
+from typing import Any, Literal
 from zoneinfo import ZoneInfo
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.cron import CronTrigger
+from apscheduler.triggers.interval import IntervalTrigger
 
 from fusionbridge.settings import Settings
 
-JobName = Literal["sync", "push"]
+JobName = Literal["sync", "push", "live"]
 MISFIRE_GRACE_S = 6 * 3600
+LIVE_ANCHOR = datetime(2000, 1, 1, tzinfo=UTC)
+"""Live reads fire at whole multiples of the interval since this instant (e.g. :00, :15 ...)."""
 
 
 def plant_zones(settings: Settings) -> list[ZoneInfo]:
@@ -34,6 +37,7 @@ class Schedule:
 
     sync: tuple[CronTrigger, ...]
     push: tuple[CronTrigger, ...]
+    live: tuple[Any, ...] = ()
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Schedule:
@@ -50,10 +54,11 @@ class Schedule:
                 )
                 for zone in zones
             ),
+            live=live_triggers(settings.live.interval_min),
         )
 
-    def triggers(self, job: JobName) -> tuple[CronTrigger, ...]:
-        return self.sync if job == "sync" else self.push
+    def triggers(self, job: JobName) -> tuple[Any, ...]:
+        return {"sync": self.sync, "push": self.push, "live": self.live}[job]
 
     def next_run(self, job: JobName, now: datetime) -> datetime | None:
         """The earliest time any zone's trigger fires after `now`."""
@@ -67,6 +72,13 @@ class Schedule:
         return upcoming is not None and upcoming <= now
 
 
+def live_triggers(interval_min: int) -> tuple[IntervalTrigger, ...]:
+    """The live-data trigger: every `interval_min` minutes; none when live data is off."""
+    if interval_min <= 0:
+        return ()
+    return (IntervalTrigger(minutes=interval_min, start_date=LIVE_ANCHOR, timezone=UTC),)
+
+
 def _earliest(times: Iterable[datetime | None]) -> datetime | None:
     known = [t for t in times if t is not None]
     return min(known) if known else None
@@ -77,7 +89,7 @@ def build_scheduler(schedule: Schedule, wake: Callable[[JobName], None]) -> Asyn
     scheduler = AsyncIOScheduler(
         job_defaults={"coalesce": True, "max_instances": 1, "misfire_grace_time": MISFIRE_GRACE_S}
     )
-    for job in ("sync", "push"):
+    for job in ("sync", "push", "live"):
         for index, trigger in enumerate(schedule.triggers(job)):
             scheduler.add_job(
                 wake, trigger, args=[job], id=f"{job}-{index}", name=f"{job} ({trigger.timezone})"

@@ -16,8 +16,10 @@ from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.daemon.view import DaemonStatus
 from fusionbridge.daemon.web import build_app, start_server
 from fusionbridge.errors import LedgerError
+from fusionbridge.jobs.live import skip_reason
 from fusionbridge.jobs.runner import LEDGER_RETRY_S, PUSH_WAIT_S, SKIPPED, JobRunner
 from fusionbridge.logs import get_logger
+from fusionbridge.page.cache import PageCache
 from fusionbridge.settings import Settings
 
 log = get_logger(__name__)
@@ -54,6 +56,14 @@ class DaemonApp:
             shutdown_grace_s=shutdown_grace_s,
         )
         self.view = DaemonStatus(rt, self.daemon, self.runner)
+        self.page = PageCache(
+            rt.settings,
+            rt.ledger,
+            rt.clock,
+            version=__version__,
+            readiness=self.view.readiness,
+            next_runs=self.daemon.next_runs,
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------
 
@@ -65,7 +75,9 @@ class DaemonApp:
                 hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
             )
         try:
-            runner, bound = await start_server(build_app(self.view, self.rt.metrics), host, port)
+            runner, bound = await start_server(
+                build_app(self.view, self.rt.metrics, page=self.page.answer), host, port
+            )
         except OSError as exc:
             log.error("http.bind_failed", host=host, port=port, error=exc.strerror or str(exc))
             return 1
@@ -80,12 +92,14 @@ class DaemonApp:
                 inverters=len(self.rt.settings.inverters),
             )
             self.notifier.ready(f"listening on {host}:{bound}")
+            await self.page.warm()
             if on_ready is not None:
                 await on_ready(bound)
 
         try:
             await self.daemon.serve(on_ready=ready)
         finally:
+            await self.page.close()
             await runner.cleanup()
         if self.fatal is not None:
             log.error("daemon.fatal", error=str(self.fatal))
@@ -104,6 +118,16 @@ class DaemonApp:
 
     async def run_job(self, job: JobName) -> None:
         """One scheduled job; a sync wakes the push, a dead ledger stops the daemon."""
+        if job == "live":
+            try:
+                reason = await skip_reason(self.rt, self.daemon.next_runs(), self.daemon.waiting())
+            except LedgerError as exc:
+                self.runner.fatal = exc
+                self.daemon.stop()
+                return
+            if reason is not None:
+                log.info("live.skipped", reason=reason)
+                return
         ok = await self.runner.run(job)
         if ok is None:
             self.daemon.stop()
@@ -120,7 +144,7 @@ class DaemonApp:
         self.notifier.status(f"{job} {'ok' if ok else 'failed'}; next sync {when}")
         if job == "sync":
             self.daemon.wake("push")  # push follows every sync; it finds what is due itself
-        if self._after_job is not None:
+        if self._after_job is not None and job != "live":  # the hook follows sync and push
             await self._after_job(job, ok)
 
 

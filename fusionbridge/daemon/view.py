@@ -14,10 +14,12 @@ from fusionbridge.daemon.status import ledger_status, state_counts
 from fusionbridge.errors import LedgerError
 from fusionbridge.fusionsolar.oauth import authorization_problem
 from fusionbridge.jobs.runner import JobRunner
+from fusionbridge.page.live_json import live_json, set_live_metrics
+from fusionbridge.page.source import plant_facts
 from fusionbridge.store.job_runs import JobRun, redact_error
 
 STATUS_MONTHS = 13
-JOBS = ("sync", "push")
+JOBS = ("sync", "push", "live")
 PENDING_STATES = (SubmissionState.DUE, SubmissionState.SENDING, SubmissionState.SENT)
 FAILED_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
 
@@ -67,6 +69,7 @@ class DaemonStatus:
             "now": _iso(now),
             "next_sync_at": _iso(upcoming.get("sync")),
             "next_push_at": _iso(upcoming.get("push")),
+            "next_live_at": _iso(upcoming.get("live")),
             "job_in_flight": self.daemon.current_job,
             "failing_checks": await self.readiness(),
         }
@@ -84,6 +87,7 @@ class DaemonStatus:
             "pending": sum(counts.get(s.value, 0) for s in PENDING_STATES),
             "failed": sum(counts.get(s.value, 0) for s in FAILED_STATES),
             "fusionsolar_calls_today": calls_today,
+            "plants": live_json(await plant_facts(rt.settings, rt.ledger, now), now),
         }
 
     async def refresh_metrics(self) -> None:
@@ -91,8 +95,10 @@ class DaemonStatus:
         try:
             lines = await ledger_status(rt.settings, rt.ledger, rt.clock.now())
             runs = await rt.ledger.jobs.runs()
+            plants = await plant_facts(rt.settings, rt.ledger, rt.clock.now())
         except LedgerError:
             return
+        set_live_metrics(rt.metrics, plants, rt.clock.now())
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
         rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
         for name, run in runs.items():

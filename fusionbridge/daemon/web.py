@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from aiohttp import web
@@ -9,6 +10,13 @@ from aiohttp import web
 from fusionbridge.daemon.metrics import Metrics
 
 PROMETHEUS_CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    # The page loads nothing: no script, no font, no image from anywhere (SPEC §13).
+    "Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; img-src 'self' data:",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "no-referrer",
+}
 
 
 class DaemonView(Protocol):
@@ -31,8 +39,20 @@ class DaemonView(Protocol):
         ...
 
 
-def build_app(view: DaemonView, metrics: Metrics) -> web.Application:
-    """The aiohttp application serving the four endpoints."""
+class PageBytes(Protocol):
+    """The operator's page, encoded once: plain and gzip."""
+
+    @property
+    def plain(self) -> bytes: ...
+
+    @property
+    def gzipped(self) -> bytes: ...
+
+
+def build_app(
+    view: DaemonView, metrics: Metrics, *, page: Callable[[], Awaitable[PageBytes]] | None = None
+) -> web.Application:
+    """The aiohttp application serving the four endpoints, and the operator's page at `/`."""
 
     async def livez(_request: web.Request) -> web.Response:
         if view.alive():
@@ -55,6 +75,22 @@ def build_app(view: DaemonView, metrics: Metrics) -> web.Application:
         )
 
     app = web.Application()
+    if page is not None:
+        html = page
+
+        async def front(request: web.Request) -> web.Response:
+            answer = await html()
+            headers = {**PAGE_HEADERS, "Vary": "Accept-Encoding"}
+            if "gzip" in request.headers.get("Accept-Encoding", ""):
+                headers["Content-Encoding"] = "gzip"
+                body = answer.gzipped
+            else:
+                body = answer.plain
+            return web.Response(
+                body=body, content_type="text/html", charset="utf-8", headers=headers
+            )
+
+        app.router.add_get("/", front)
     app.router.add_get("/livez", livez)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/status", status)

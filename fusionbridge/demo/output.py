@@ -118,6 +118,7 @@ class DemoOutput:
 
     def serving(self, port: int, *, moved_from: int | None, once: bool) -> None:
         base = f"http://127.0.0.1:{port}"
+        self._field("page", f"{self._bold(base + '/')}  {self._dim('open it in a browser')}")
         self._field(
             "status", f"{self._bold(base + '/status')}  {self._dim('also /livez /readyz /metrics')}"
         )

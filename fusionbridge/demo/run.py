@@ -28,6 +28,7 @@ from fusionbridge.daemon.status import InverterLines, ledger_status
 from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.demo.oauth import oauth_keys, owner_approves
 from fusionbridge.demo.output import DemoOutput
+from fusionbridge.jobs.live import refresh_live
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import configure_logging
 from fusionbridge.retry import RetryPolicy
@@ -188,6 +189,9 @@ async def run_demo(
         report = await sync(rt, first=first)
         last = first.shift(BACKFILL_MONTHS - 1)
         show.backfilled(first, last, report, rt.clock.monotonic() - started)
+        await rt.ledger.jobs.started("live", rt.clock.now())  # the page's plant figures, at once
+        await refresh_live(rt)
+        await rt.ledger.jobs.finished("live", rt.clock.now(), True, None)
         started = rt.clock.monotonic()
         verdict: list[bool] = []
 

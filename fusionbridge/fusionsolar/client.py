@@ -130,6 +130,14 @@ class FusionSolarClient:
         """Requests sent today per endpoint, by any process sharing the store."""
         return await self._pacer.calls_today()
 
+    async def ensure_session(self) -> None:
+        """Live credentials: the stored token while young, else one login or refresh (for `probe`)."""
+        await self._auth.headers()
+
+    async def call_raw(self, endpoint: str, body: Mapping[str, object]) -> object:
+        """One paced call returning Huawei's `data` as received (for `probe --json`)."""
+        return await self._call(endpoint, body)
+
     # --- endpoints ----------------------------------------------------------------------------
 
     async def plants(self) -> list[Plant]:

@@ -20,6 +20,7 @@ from fusionbridge.errors import (
     LedgerUnavailable,
 )
 from fusionbridge.jobs.lease import Lease, renewed
+from fusionbridge.jobs.live import refresh_live
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import get_logger
@@ -33,7 +34,7 @@ LEDGER_RETRY_S = 30.0
 """How soon a job that found the PostgreSQL server unreachable is tried again."""
 SKIPPED: Final = "skipped"
 """What `run` returns when another process held the lease: nothing ran, try again soon."""
-CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex"}
+CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex", "live": "fusionsolar"}
 """Which account a successful job proves again, clearing its standing credential error."""
 
 
@@ -107,6 +108,8 @@ class JobRunner:
                 log.warning("job.nothing_configured", job=job)
             elif job == "sync":
                 await sync(rt, daily=True)
+            elif job == "live":
+                await refresh_live(rt)
             else:
                 await push(rt, wait_s=self.push_wait_s)
         except LedgerError:

@@ -14,6 +14,7 @@ from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
 from fusionbridge.store.leases import LeaseRecords
+from fusionbridge.store.live import LiveRecords
 from fusionbridge.store.migrations import migrate
 from fusionbridge.store.oauth import OAuthRecords
 from fusionbridge.store.pacing import PacingRecords
@@ -36,6 +37,7 @@ class Ledger:
         self.oauth = OAuthRecords(db, clock)
         self.days = DaySubmissionRecords(db, clock)
         self.leases = LeaseRecords(db, clock)
+        self.live = LiveRecords(db, clock)
 
     @property
     def location(self) -> str:

@@ -287,6 +287,34 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
         """CREATE TRIGGER day_baselines_no_delete BEFORE DELETE ON day_baselines
         BEGIN SELECT RAISE(ABORT, 'a baseline is read once and never changes'); END""",
     ),
+    (  # SPEC §13: live plant data with its fetch times, and when each kind was last read
+        """CREATE TABLE plant_live (
+            plant_code TEXT PRIMARY KEY,
+            today_kwh TEXT,
+            month_kwh TEXT,
+            lifetime_kwh TEXT,
+            health INTEGER,
+            fetched_at TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TABLE plant_hourly (
+            plant_code TEXT NOT NULL,
+            hour_start TEXT NOT NULL,
+            kwh TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (plant_code, hour_start)
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE plant_yearly (
+            plant_code TEXT NOT NULL,
+            year INTEGER NOT NULL,
+            kwh TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (plant_code, year)
+        ) STRICT, WITHOUT ROWID""",
+        """CREATE TABLE live_fetches (
+            kind TEXT PRIMARY KEY,
+            fetched_at TEXT NOT NULL
+        ) STRICT""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)
