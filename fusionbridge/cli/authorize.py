@@ -68,7 +68,7 @@ async def authorize(
         raise ConfigError(['fusionsolar.auth: `authorize` needs auth = "oauth"'])
     clock = clock or SystemClock()
     out, err = out or sys.stdout, err or sys.stderr
-    async with Ledger.open(settings.storage.path, clock) as ledger, make_session(fs) as http:
+    async with Ledger.open(settings.storage, clock) as ledger, make_session(fs) as http:
         if code is not None:
             tokens = await exchange(fs, http, SecretStr(code), clock)
         else:

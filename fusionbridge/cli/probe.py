@@ -18,6 +18,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fusionbridge.app import Runtime, open_runtime
+from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
 from fusionbridge.core.models import KpiRow, Month, Plant
 from fusionbridge.errors import (
     DailyCapError,
@@ -265,7 +266,8 @@ class Probe:
 
 async def probe_command(settings: Settings, args: argparse.Namespace) -> int:
     """`probe [--plant CODE] [--json]`: exit 0 only if every step succeeded."""
-    async with open_runtime(settings) as rt:
+    wait_s: float = getattr(args, "lease_wait", DEFAULT_LEASE_WAIT_S)
+    async with open_runtime(settings) as rt, command_lease(rt, wait_s):
         probe = Probe(rt, args.plant)
         ok = await probe.run()
     if args.json:
