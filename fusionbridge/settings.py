@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from contextvars import ContextVar
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -161,6 +161,7 @@ class ScheduleSettings(_Section):
 
 class StorageSettings(_Section):
     path: Path = Path("./data/fusionbridge.db")
+    keep_raw_months: int = Field(default=36, ge=1, le=1200)
 
 
 class HttpSettings(_Section):
@@ -226,6 +227,28 @@ class InverterSettings(_Section):
         return f"plant_code {self.plant_code}"
 
 
+def _parse_deadline_key(value: str) -> str:
+    if not _DEADLINE_KEY.match(value):
+        raise ValueError(f"deadline key {value!r}: use YYYY-H1, YYYY-H2 or YYYY-MM")
+    return value
+
+
+_DEADLINE_KEY = re.compile(r"^\d{4}-(H1|H2|0[1-9]|1[0-2])$")
+
+
+class IrecSettings(_Section):
+    """I-REC issuance deadlines: the rolling rule, overridden per half-year or month."""
+
+    deadlines: dict[Annotated[str, PlainValidator(_parse_deadline_key)], date] = {}
+
+
+class NotifySettings(_Section):
+    """Where event messages go: Apprise URLs (secrets: they carry tokens)."""
+
+    urls: list[SecretStr] = []
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
 _toml_layer: ContextVar[dict[str, Any] | None] = ContextVar("_toml_layer", default=None)
 
 
@@ -260,6 +283,8 @@ class Settings(BaseSettings):
     storage: StorageSettings = StorageSettings()
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
+    irec: IrecSettings = IrecSettings()
+    notify: NotifySettings = NotifySettings()
     inverters: list[InverterSettings] = []
 
     @field_validator("inverters")

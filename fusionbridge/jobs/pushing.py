@@ -120,6 +120,9 @@ async def push(
             for inv, m, _ in _months_of(outcome.item)
         }
         await rt.ledger.finish_request(request["id"], per_month, rt.clock.now())
+        answered = next((o.answer for o in outcomes if o.answer is not None), None)
+        if answered is not None:  # evidence: the answer as received (SPEC §15)
+            await rt.ledger.record_answer(request["id"], *answered, rt.clock.now())
         for outcome in outcomes:
             if outcome.status in ("rejected", "failed"):
                 log.warning(
@@ -181,7 +184,11 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
     """Follow processing to Success/Failed within `wait_s`, recording every status seen."""
     if not process_ids:
         return {}
-    statuses = await rt.redex.follow(process_ids, wait_s=wait_s)
+
+    async def seen(process_id: int, status: str, text: str) -> None:
+        await rt.ledger.record_status(process_id, status, text, rt.clock.now())
+
+    statuses = await rt.redex.follow(process_ids, wait_s=wait_s, on_status=seen)
     for process_id, status in statuses.items():
         if status not in KNOWN_STATUSES:  # no poll got an answer: keep what the ledger has
             continue

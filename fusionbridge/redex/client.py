@@ -38,6 +38,8 @@ OutcomeStatus = Literal["sent", "rejected", "failed", "pending"]
 BatchHook = Callable[[Sequence[MonthlyItem]], Awaitable[None]]
 OutcomeHook = Callable[[Sequence["ItemOutcome"]], Awaitable[None]]
 RequestHook = Callable[[str, str], None]
+StatusHook = Callable[[int, str, str], Awaitable[None]]
+"""Called with (ProcessId, status, answer text) for every processing status polled."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,6 +50,8 @@ class ItemOutcome:
     status: OutcomeStatus
     process_id: int | None = None
     message: str | None = None
+    answer: tuple[int, str] | None = None
+    """HTTP status and body text of the answer that decided it, as received (evidence)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +82,7 @@ class _Reply:
     body: Any
     retry_after: str | None = None
     token: str | None = field(default=None, repr=False)
+    text: str = field(default="", repr=False)
 
 
 class _TokenUnavailable(TransientError):
@@ -167,30 +172,37 @@ class RedexClient:
                 if after_send is not None:
                     await after_send(pending)
                 return [*done, *pending], str(exc)
-            finished, remaining = _settle(reply, remaining)
+            finished, remaining = _settle(*reply, remaining)
             if after_send is not None:
                 await after_send(finished)
             done.extend(finished)
         return done, None
 
-    async def _post_monthly(self, items: Sequence[MonthlyItem]) -> wire.MonthlyReply:
+    async def _post_monthly(
+        self, items: Sequence[MonthlyItem]
+    ) -> tuple[wire.MonthlyReply, tuple[int, str]]:
         body = wire.dumps_payload(items)
         reply = await self._authorised(_Request("monthly_data", "POST", wire.MONTHLY_PATH, body))
-        return wire.parse_monthly_reply(reply.status, reply.body)
+        return wire.parse_monthly_reply(reply.status, reply.body), (reply.status, reply.text)
 
     # -- processing ----------------------------------------------------------------------------
 
     async def status(self, process_id: int) -> ProcessingStatus:
         """REDEX's processing status of one ProcessId."""
+        return (await self._status_answer(process_id))[0]
+
+    async def _status_answer(self, process_id: int) -> tuple[ProcessingStatus, str]:
         params = {"ProcessId": str(process_id)}
         request = _Request("statuses", "GET", wire.STATUS_PATH, params=params)
         reply = await self._authorised(request)
         if not 200 <= reply.status < 300:
             message = wire.message_of(reply.body, default="status query refused")
             raise RedexRequestError(reply.status, message)
-        return wire.parse_status(reply.body, process_id)
+        return wire.parse_status(reply.body, process_id), reply.text
 
-    async def follow(self, process_ids: Iterable[int], *, wait_s: float) -> dict[int, str]:
+    async def follow(
+        self, process_ids: Iterable[int], *, wait_s: float, on_status: StatusHook | None = None
+    ) -> dict[int, str]:
         """Poll until every ProcessId is Success or Failed, or `wait_s` has passed.
 
         Every id is polled at least once; rounds then repeat with growing spacing while time
@@ -203,7 +215,7 @@ class RedexClient:
         while waiting:
             for process_id in list(waiting):
                 try:
-                    found = await self.status(process_id)
+                    found, text = await self._status_answer(process_id)
                 except RedexRequestError as exc:
                     log.warning("redex.status_refused", process_id=process_id, error=str(exc))
                     waiting.remove(process_id)
@@ -212,6 +224,8 @@ class RedexClient:
                     log.warning("redex.status_unavailable", process_id=process_id, error=str(exc))
                     break
                 latest[process_id] = found.status
+                if on_status is not None:
+                    await on_status(process_id, found.status, text)
                 if found.is_final:
                     waiting.remove(process_id)
                     log.info("redex.process_final", process_id=process_id, status=found.status)
@@ -327,14 +341,14 @@ class RedexClient:
         if status >= 500:
             raise TransientError(f"REDEX answered {endpoint} with HTTP {status}")
         if status == 429:
-            return _Reply(status, None, retry_after, token)
+            return _Reply(status, None, retry_after, token, text)
         try:
             parsed = json.loads(text) if text.strip() else None
         except ValueError as exc:
             if 200 <= status < 300:
                 raise UnexpectedResponseError(f"REDEX {endpoint} answer is not JSON", text) from exc
             parsed = {"Message": f"HTTP {status}: {text[:200]}"}
-        return _Reply(status, parsed, retry_after, token)
+        return _Reply(status, parsed, retry_after, token, text)
 
     def _count(self, endpoint: str, outcome: str) -> None:
         if self._on_request is not None:
@@ -342,22 +356,24 @@ class RedexClient:
 
 
 def _settle(
-    reply: wire.MonthlyReply, items: list[MonthlyItem]
+    reply: wire.MonthlyReply, answer: tuple[int, str], items: list[MonthlyItem]
 ) -> tuple[list[ItemOutcome], list[MonthlyItem]]:
     """Outcomes this reply decides, and the items to send again (only after a 422)."""
     match reply:
         case wire.Created(process_id):
             log.info("redex.batch_sent", items=len(items), process_id=process_id)
-            return [ItemOutcome(i, "sent", process_id) for i in items], []
+            return [ItemOutcome(i, "sent", process_id, None, answer) for i in items], []
         case wire.Refused(status, message):
             log.warning("redex.batch_refused", items=len(items), status=status, error=message)
-            return [ItemOutcome(i, "failed", None, message) for i in items], []
+            return [ItemOutcome(i, "failed", None, message, answer) for i in items], []
         case wire.Unprocessable(errors, message):
             named = {i: m for i, m in errors.items() if 0 <= i < len(items)}
             if not named:
                 log.warning("redex.batch_refused", items=len(items), status=422, error=message)
-                return [ItemOutcome(i, "failed", None, message) for i in items], []
+                return [ItemOutcome(i, "failed", None, message, answer) for i in items], []
             log.warning("redex.items_rejected", items=len(named), resending=len(items) - len(named))
-            rejected = [ItemOutcome(items[i], "rejected", None, m) for i, m in named.items()]
+            rejected = [
+                ItemOutcome(items[i], "rejected", None, m, answer) for i, m in named.items()
+            ]
             rest = [item for i, item in enumerate(items) if i not in named]
             return rejected, rest

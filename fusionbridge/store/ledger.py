@@ -13,12 +13,23 @@ from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
 from fusionbridge.store.migrations import migrate
+from fusionbridge.store.notifications import NotificationRecords
 from fusionbridge.store.pacing import PacingRecords
+from fusionbridge.store.raw_responses import RawResponseRecords
+from fusionbridge.store.redex_log import RedexLogRecords
 from fusionbridge.store.submissions import SubmissionRecords
 
 
 class Ledger(
-    PacingRecords, InventoryRecords, EnergyRecords, SubmissionRecords, JobRecords, FindingRecords
+    PacingRecords,
+    InventoryRecords,
+    EnergyRecords,
+    SubmissionRecords,
+    JobRecords,
+    FindingRecords,
+    RawResponseRecords,
+    RedexLogRecords,
+    NotificationRecords,
 ):
     """Everything fusionbridge must remember across restarts; each write one committed transaction."""
 

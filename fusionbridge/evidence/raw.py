@@ -1,0 +1,46 @@
+"""A FusionSolar response kept as received: the bytes, their SHA-256, the request, the fetch time."""
+
+from __future__ import annotations
+
+import hashlib
+from calendar import monthrange
+import zlib
+from dataclasses import dataclass, field
+from datetime import datetime
+
+COMPRESSION_LEVEL = 9
+"""zlib level: bodies are written once and read rarely, so the smallest ledger wins."""
+
+
+@dataclass(frozen=True, slots=True)
+class RawResponse:
+    """One answer of a data call; `object_ids` are the devIds or stationCodes it was asked for."""
+
+    endpoint: str
+    request: str
+    fetched_at: datetime
+    body: bytes = field(repr=False)
+    object_ids: tuple[str, ...] = ()
+
+    @property
+    def sha256(self) -> str:
+        return sha256_hex(self.body)
+
+
+def sha256_hex(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def compress(body: bytes) -> bytes:
+    return zlib.compress(body, COMPRESSION_LEVEL)
+
+
+def decompress(stored: bytes) -> bytes:
+    return zlib.decompress(stored)
+
+
+def keep_since(now: datetime, keep_months: int) -> datetime:
+    """The oldest fetch time still kept: `keep_months` calendar months before `now` (UTC)."""
+    index = now.year * 12 + now.month - 1 - keep_months
+    year, month = index // 12, index % 12 + 1
+    return now.replace(year=year, month=month, day=min(now.day, monthrange(year, month)[1]))

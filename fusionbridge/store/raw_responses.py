@@ -1,0 +1,153 @@
+"""Raw FusionSolar answers kept as evidence, linked from the readings they produced (SPEC §15)."""
+
+from __future__ import annotations
+
+import json
+
+import sqlite3
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from decimal import Decimal
+
+from fusionbridge.evidence.raw import RawResponse, compress, decompress, sha256_hex
+from fusionbridge.models import Month, SourceRef
+from fusionbridge.store.columns import (
+    decimal,
+    instant,
+    instant_text,
+    optional_decimal,
+    period,
+    period_text,
+)
+from fusionbridge.store.database import Database, Transaction
+
+
+@dataclass(frozen=True, slots=True)
+class StoredRaw:
+    """A kept answer: `body` decompressed, byte for byte as FusionSolar sent it."""
+
+    id: int
+    endpoint: str
+    request: str
+    fetched_at: datetime
+    sha256: str
+    body: bytes = field(repr=False)
+
+
+@dataclass(frozen=True, slots=True)
+class TracedReading:
+    """A stored value with the raw text and key it was read from and the answer that carried it."""
+
+    period: date | Month
+    kwh: Decimal
+    raw: str
+    key: str
+    fetched_at: datetime
+    raw_response_id: int | None
+    previous_kwh: Decimal | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Everything the ledger knows about one source's month, for an evidence bundle."""
+
+    month: TracedReading | None
+    days: tuple[TracedReading, ...]
+    history: tuple[TracedReading, ...]
+
+
+async def insert_raw_responses(tx: Transaction, responses: Sequence[RawResponse]) -> dict[str, int]:
+    """Keep each answer once (compressed, hashed); which answer id carried each object id."""
+    links: dict[str, int] = {}
+    for response in responses:
+        raw_id = await tx.insert(
+            """INSERT INTO raw_responses (endpoint, request, fetched_at, sha256, size, body)
+            VALUES (?, ?, ?, ?, ?, ?)""",
+            (
+                response.endpoint,
+                response.request,
+                instant_text(response.fetched_at),
+                sha256_hex(response.body),
+                len(response.body),
+                compress(response.body),
+            ),
+        )
+        links.update(dict.fromkeys(response.object_ids, raw_id))
+    return links
+
+
+class RawResponseRecords:
+    """Read back, trace and prune the kept FusionSolar answers."""
+
+    _db: Database
+
+    async def raw_responses(self, ids: Iterable[int]) -> list[StoredRaw]:
+        """The kept answers with these ids, by id; pruned ones are simply absent."""
+        wanted = sorted(set(ids))
+        if not wanted:
+            return []
+        rows = await self._db.fetchall(
+            "SELECT id, endpoint, request, fetched_at, sha256, body FROM raw_responses "
+            "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            (json.dumps(wanted),),
+        )
+        return [
+            StoredRaw(
+                row["id"],
+                row["endpoint"],
+                row["request"],
+                instant(row["fetched_at"]),
+                row["sha256"],
+                decompress(row["body"]),
+            )
+            for row in rows
+        ]
+
+    async def trace(self, source: SourceRef, month: Month) -> Trace:
+        """The month value, its day values and every value it ever had, each with its answer id."""
+        async with self._db.snapshot() as tx:
+            head = await tx.fetchone(
+                """SELECT month AS period, kwh, raw, key, fetched_at, raw_response_id,
+                    NULL AS previous_kwh FROM monthly_energy WHERE source = ? AND month = ?""",
+                (str(source), str(month)),
+            )
+            days = await tx.fetchall(
+                """SELECT day AS period, kwh, raw, key, fetched_at, raw_response_id,
+                    NULL AS previous_kwh FROM daily_energy
+                WHERE source = ? AND day BETWEEN ? AND ? ORDER BY day""",
+                (str(source), month.first_day().isoformat(), month.last_day().isoformat()),
+            )
+            history = await tx.fetchall(
+                """SELECT period, kwh, raw, key, fetched_at, raw_response_id, previous_kwh
+                FROM energy_history WHERE source = ? AND period = ? ORDER BY id""",
+                (str(source), period_text(month)),
+            )
+        return Trace(
+            _traced(head) if head is not None else None,
+            tuple(_traced(row) for row in days),
+            tuple(_traced(row) for row in history),
+        )
+
+    async def prune_raw_responses(self, before: datetime) -> int:
+        """Drop answers fetched before `before`; readings keep the id of what was pruned."""
+        async with self._db.transaction() as tx:
+            return await tx.execute(
+                "DELETE FROM raw_responses WHERE fetched_at < ?", (instant_text(before),)
+            )
+
+    async def raw_response_count(self) -> int:
+        row = await self._db.fetchone("SELECT count(*) FROM raw_responses")
+        return int(row[0]) if row else 0
+
+
+def _traced(row: sqlite3.Row) -> TracedReading:
+    return TracedReading(
+        period=period(row["period"]),
+        kwh=decimal(row["kwh"]),
+        raw=row["raw"],
+        key=row["key"],
+        fetched_at=instant(row["fetched_at"]),
+        raw_response_id=row["raw_response_id"],
+        previous_kwh=optional_decimal(row["previous_kwh"]),
+    )
