@@ -1,7 +1,7 @@
 """I-REC issuance deadlines, pure: the rolling residual-mix rule and the operator's overrides.
 
-Rule (I-REC Standard Board, rolling RMD): production of January–June of year X must be issued by
-31 May X+1, of July–December by 30 September X+1. The Board has moved deadlines before, so
+Rule (I-REC Standard Board, rolling RMD): production of January to June of year X must be issued by
+31 May X+1, of July to December by 30 September X+1. The Board has moved deadlines before, so
 `[irec] deadlines` overrides it: keys `YYYY-H1` / `YYYY-H2` (a half-year) or `YYYY-MM` (one
 month, which wins over its half), values the last day of issuance.
 """

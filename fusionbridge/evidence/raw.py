@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import hashlib
-from calendar import monthrange
 import zlib
+from calendar import monthrange
 from dataclasses import dataclass, field
 from datetime import datetime
 

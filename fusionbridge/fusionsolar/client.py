@@ -19,7 +19,6 @@ from zoneinfo import ZoneInfo
 import aiohttp
 
 from fusionbridge.clock import Clock
-from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.errors import (
     DailyCapError,
     FusionSolarApiError,
@@ -28,6 +27,7 @@ from fusionbridge.errors import (
     TransientError,
     UpstreamError,
 )
+from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
 from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed, LoginSession
