@@ -17,8 +17,9 @@ from fusionbridge.daemon import SHUTDOWN_GRACE_S, Daemon
 from fusionbridge.errors import CredentialsError, FusionBridgeError, LedgerError
 from fusionbridge.logs import get_logger
 from fusionbridge.models import SubmissionState
+from fusionbridge.notify.dispatch import notify_events
 from fusionbridge.planning import readiness_failures
-from fusionbridge.report import ledger_status, state_counts
+from fusionbridge.report import ledger_status, nearest_deadlines, state_counts
 from fusionbridge.runtime import Runtime, open_runtime
 from fusionbridge.scheduler import JobName, Schedule
 from fusionbridge.settings import Settings
@@ -136,6 +137,7 @@ class DaemonApp:
         else:
             rt.metrics.job_failures.labels(job=job).inc()
         self._report(job, ok)
+        await self._announce()
         if job == "sync":
             self.daemon.wake("push")  # push follows every sync; it finds what is due itself
         if self._after_job is not None:
@@ -167,6 +169,13 @@ class DaemonApp:
             return False, repr(exc)
         log.info("job.finished", job=job, duration_s=round(rt.clock.monotonic() - started, 3))
         return True, None
+
+    async def _announce(self) -> None:
+        """New events go out as notifications (SPEC §15): bounded, never failing the job."""
+        try:
+            await notify_events(self.rt.settings, self.rt.ledger, self.rt.clock)
+        except LedgerError as exc:
+            log.warning("notify.skipped", error=redact_error(str(exc)))
 
     def _give_up(self, job: JobName, exc: LedgerError) -> None:
         log.error("job.failed", job=job, error=redact_error(str(exc)), fatal=True)
@@ -238,6 +247,11 @@ class DaemonApp:
             return
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
         rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
+        rt.metrics.set_deadlines(nearest_deadlines(lines))
+        rt.metrics.drift_months.set(sum(1 for i in lines for m in i.months if m.drift_kwh))
+        for api in ("fusionsolar", "redex"):
+            refused = 1 if api in self._credential_errors else 0
+            rt.metrics.credentials_refused.labels(api=api).set(refused)
         for name, run in runs.items():
             if run.last_success_at is not None:
                 rt.metrics.job_last_success.labels(job=name).set(run.last_success_at.timestamp())

@@ -31,7 +31,11 @@ SECRET_KEYS = frozenset(
     }
 )
 _MASK = "***"
-_QUIET_LOGGERS = {"aiohttp.access": logging.WARNING, "apscheduler": logging.WARNING}
+_QUIET_LOGGERS = {
+    "aiohttp.access": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "apprise": logging.CRITICAL,  # its messages can carry notification URLs, which hold tokens
+}
 
 
 def _redact(value: Any) -> Any:

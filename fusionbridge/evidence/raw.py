@@ -6,10 +6,26 @@ import hashlib
 import zlib
 from calendar import monthrange
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
+from decimal import Decimal
+
+from fusionbridge.models import Month
 
 COMPRESSION_LEVEL = 9
 """zlib level: bodies are written once and read rarely, so the smallest ledger wins."""
+
+
+@dataclass(frozen=True, slots=True)
+class TracedReading:
+    """A stored value with the raw text and key it was read from and the answer that carried it."""
+
+    period: date | Month
+    kwh: Decimal
+    raw: str
+    key: str
+    fetched_at: datetime
+    raw_response_id: int | None
+    previous_kwh: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)

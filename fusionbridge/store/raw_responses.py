@@ -7,10 +7,15 @@ import sqlite3
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from decimal import Decimal
 
-from fusionbridge.evidence.raw import RawResponse, compress, decompress, sha256_hex
-from fusionbridge.models import Month, SourceRef
+from fusionbridge.evidence.raw import (
+    RawResponse,
+    TracedReading,
+    compress,
+    decompress,
+    sha256_hex,
+)
+from fusionbridge.models import EnergyReading, Month, SourceRef
 from fusionbridge.store.columns import (
     decimal,
     instant,
@@ -32,19 +37,6 @@ class StoredRaw:
     fetched_at: datetime
     sha256: str
     body: bytes = field(repr=False)
-
-
-@dataclass(frozen=True, slots=True)
-class TracedReading:
-    """A stored value with the raw text and key it was read from and the answer that carried it."""
-
-    period: date | Month
-    kwh: Decimal
-    raw: str
-    key: str
-    fetched_at: datetime
-    raw_response_id: int | None
-    previous_kwh: Decimal | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +126,28 @@ class RawResponseRecords:
             return await tx.execute(
                 "DELETE FROM raw_responses WHERE fetched_at < ?", (instant_text(before),)
             )
+
+    async def daily_between(self, first: date, last: date) -> dict[SourceRef, list[EnergyReading]]:
+        """Every day value from `first` to `last` by source, for `export --days`."""
+        rows = await self._db.fetchall(
+            """SELECT source, day, kwh, raw, key, fetched_at FROM daily_energy
+            WHERE day BETWEEN ? AND ? ORDER BY source, day""",
+            (first.isoformat(), last.isoformat()),
+        )
+        result: dict[SourceRef, list[EnergyReading]] = {}
+        for row in rows:
+            source = SourceRef.parse(row["source"])
+            result.setdefault(source, []).append(
+                EnergyReading(
+                    source,
+                    date.fromisoformat(row["day"]),
+                    decimal(row["kwh"]),
+                    row["raw"],
+                    row["key"],
+                    instant(row["fetched_at"]),
+                )
+            )
+        return result
 
     async def raw_response_count(self) -> int:
         row = await self._db.fetchone("SELECT count(*) FROM raw_responses")
