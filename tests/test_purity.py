@@ -17,6 +17,10 @@ PURE_MODULES = [
     "fusionbridge.aggregate",
     "fusionbridge.fusionsolar.wire",
     "fusionbridge.redex.wire",
+    "fusionbridge.deadlines",
+    "fusionbridge.notify.events",
+    "fusionbridge.evidence.raw",
+    "fusionbridge.evidence.bundle",
 ]
 FORBIDDEN = ["aiohttp", "aiosqlite", "sqlite3", "apscheduler", "structlog"]
 
