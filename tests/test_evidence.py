@@ -97,11 +97,15 @@ async def test_bundle_of_a_pushed_month_traces_every_figure_and_is_reproducible(
     assert set(manifest["files"]) == set(files) - {"manifest.json"}
     for name, entry in manifest["files"].items():
         assert entry == {"sha256": sha(files[name]), "bytes": len(files[name])}
-    sums = dict(reversed(line.split("  ", 1)) for line in files["SHA256SUMS"].decode().splitlines())
+    sums: dict[str, str] = {}
+    for line in files["SHA256SUMS"].decode().splitlines():
+        digest, name = line.split("  ", 1)
+        sums[name] = digest
     assert set(sums) == set(files) - {"manifest.json", "SHA256SUMS", "README.txt"}
     assert all(sums[name] == sha(files[name]) for name in sums)
     readme = files["README.txt"].decode()
-    assert "sha256sum -c SHA256SUMS" in readme and "derivation.json" in readme
+    assert "sha256sum -c SHA256SUMS" in readme
+    assert "derivation.json" in readme
 
     summary = list(csv.DictReader(io.StringIO(files["summary.csv"].decode())))
     assert [row["remote_inv_id"] for row in summary] == sorted(
@@ -143,7 +147,8 @@ async def test_bundle_of_a_pushed_month_traces_every_figure_and_is_reproducible(
 
         # day values (the simulator leaves some out, as Huawei does), each from a kept answer
         dates = [d["date"] for d in derivation["days"]]
-        assert dates and dates == sorted(set(dates))
+        assert dates
+        assert dates == sorted(set(dates))
         assert all(date.startswith(f"{FIRST}-") for date in dates)
         assert all(d["raw_response_sha256"] for d in derivation["days"])
         day_sum = sum(Decimal(d["kwh"]) for d in derivation["days"])
@@ -179,13 +184,15 @@ async def test_one_inverter_only(rig: Rig, tmp_path: Path) -> None:
     assert {n.split("/")[1] for n in names if n.startswith("inverters/")} == {target}
     derivation = json.loads(names[f"inverters/{target}/{FIRST}/derivation.json"])
     assert derivation["state"] in ("due", "fetched")
-    assert derivation["submitted"]["kwh"] is None and derivation["redex_requests"] == []
+    assert derivation["submitted"]["kwh"] is None
+    assert derivation["redex_requests"] == []
     assert derivation["irec_deadline"] is not None
 
     unknown = await rig(
         "evidence", "--month", str(FIRST), "--inverter", "RM-NOPE", "--out", str(out)
     )
-    assert unknown[0] == 1 and "RM-NOPE" in unknown[2]
+    assert unknown[0] == 1
+    assert "RM-NOPE" in unknown[2]
 
 
 def test_a_month_never_fetched_exits_1_naming_what_is_missing(tmp_path: Path) -> None:
@@ -208,8 +215,18 @@ plant_code = "NE=1"
     )
     out = tmp_path / "bundle.zip"
     done = subprocess.run(
-        [sys.executable, "-m", "fusionbridge", "--config", str(config), "evidence"]
-        + ["--month", "2025-03", "--out", str(out)],
+        [
+            sys.executable,
+            "-m",
+            "fusionbridge",
+            "--config",
+            str(config),
+            "evidence",
+            "--month",
+            "2025-03",
+            "--out",
+            str(out),
+        ],
         capture_output=True,
         text=True,
         timeout=60,
@@ -220,7 +237,9 @@ plant_code = "NE=1"
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
-    assert "2025-03" in lines[0] and "RM-NEVER-FETCHED" in lines[0]
+    assert "2025-03" in lines[0]
+    assert "RM-NEVER-FETCHED" in lines[0]
     assert "fusionbridge sync --from 2025-03 --to 2025-03" in lines[0]
-    assert "Traceback" not in done.stderr and "never-used" not in done.stderr
+    assert "Traceback" not in done.stderr
+    assert "never-used" not in done.stderr
     assert not out.exists()
