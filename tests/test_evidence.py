@@ -243,3 +243,52 @@ plant_code = "NE=1"
     assert "Traceback" not in done.stderr
     assert "never-used" not in done.stderr
     assert not out.exists()
+
+
+async def test_export_csv_and_json_agree_with_status_json(rig: Rig) -> None:
+    assert (await rig("sync", "--from", str(FIRST), "--to", str(LAST), "--days"))[0] == 0
+    assert (await rig("push", "--wait", "10"))[0] == 0
+    code, out, _ = await rig("status", "--json")
+    assert code == 0
+    status = json.loads(out)
+    expected = [
+        {"remote_inv_id": inv["remote_inv_id"], "source": inv["source"], **month}
+        for inv in status["inverters"]
+        for month in inv["months"]
+    ]
+    assert expected, "status shows months"
+
+    code, out, _ = await rig("export", "--format", "json")
+    assert code == 0
+    rows = json.loads(out)
+    assert len(rows) == len(expected)
+    for row, want in zip(rows, expected, strict=True):
+        assert set(row) <= set(want)
+        assert row == {k: want[k] for k in row}
+        assert row["deadline"] is None  # every month was accepted
+
+    code, out, _ = await rig("export")
+    assert code == 0
+    table = list(csv.DictReader(io.StringIO(out)))
+    assert len(table) == len(rows)
+    for line, row in zip(table, rows, strict=True):
+        assert line == {k: "" if v is None else str(v) for k, v in row.items()}
+
+    code, out, _ = await rig("export", "--from", str(LAST), "--to", str(LAST), "--format", "json")
+    narrowed = json.loads(out)
+    assert {r["month"] for r in narrowed} == {str(LAST)}
+    assert len(narrowed) == len(rig.inverters)
+
+    code, out, _ = await rig("export", "--days", "--from", str(FIRST), "--to", str(FIRST))
+    assert code == 0
+    days = list(csv.DictReader(io.StringIO(out)))
+    assert days
+    assert all(d["date"].startswith(f"{FIRST}-") for d in days)
+    states = {(r["remote_inv_id"], r["month"]): r for r in rows}
+    for day in days:
+        month_row = states[(day["remote_inv_id"], str(FIRST))]
+        assert day["month_state"] == month_row["state"] == "accepted"
+        assert day["process_id"] == str(month_row["process_id"])
+
+    backwards = await rig("export", "--from", str(LAST), "--to", str(FIRST))
+    assert backwards[0] == 2

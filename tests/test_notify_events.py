@@ -14,7 +14,7 @@ NOW = datetime(2026, 5, 10, 8, 0, tzinfo=UTC)
 def month(
     state: str,
     *,
-    attempts: int = 1,
+    value: str = "12.5",
     drift: str | None = None,
     days: int | None = 300,
     error: str | None = None,
@@ -24,7 +24,7 @@ def month(
         "RM-1",
         Month(2025, 6),
         state,
-        attempts,
+        Decimal(value),
         Decimal(drift) if drift else None,
         deadline,
         days,
@@ -36,7 +36,7 @@ def test_nothing_stands_nothing_is_sent() -> None:
     assert detect([month("accepted", days=None), month("sent")], {}, NOW) == []
 
 
-def test_standing_problem_states_each_make_one_event_per_attempt() -> None:
+def test_standing_problem_states_each_make_one_event_per_value() -> None:
     for state in ("rejected", "failed", "held"):
         first = detect([month(state, error="named by REDEX")], {}, NOW)
         assert [e.kind for e in first] == [state]
@@ -44,7 +44,7 @@ def test_standing_problem_states_each_make_one_event_per_attempt() -> None:
         assert "push --month 2025-06 --force" in first[0].body
         again = detect([month(state, error="named by REDEX")], {}, NOW)
         assert [e.key for e in again] == [e.key for e in first]
-        retried = detect([month(state, attempts=2)], {}, NOW)
+        retried = detect([month(state, value="13.0")], {}, NOW)
         assert retried[0].key != first[0].key
 
 

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import asyncio
 
-import apprise
-
 
 async def send(urls: list[str], title: str, body: str, timeout_s: float) -> str | None:
     """Deliver to every URL; None when all took it, else why not (no URL: they hold secrets)."""
+    import apprise
+
     notifier = apprise.Apprise()
     for index, url in enumerate(urls):
         if not notifier.add(url):

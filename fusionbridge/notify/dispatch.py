@@ -51,13 +51,16 @@ async def facts(
     settings: Settings, ledger: Ledger, now: datetime
 ) -> tuple[list[MonthFact], dict[str, JobFact]]:
     """The ledger facts events are detected from."""
-    attempts = {(r.remote_inv_id, r.month): r.attempts for r in await ledger.submissions()}
+    values = {
+        (r.remote_inv_id, r.month): r.requested_kwh or r.value_sent
+        for r in await ledger.submissions()
+    }
     months = [
         MonthFact(
             inverter.remote_inv_id,
             line.month,
             line.state.value,
-            attempts.get((inverter.remote_inv_id, line.month), 0),
+            values.get((inverter.remote_inv_id, line.month)) or line.kwh,
             line.drift_kwh,
             line.deadline,
             line.days_left,

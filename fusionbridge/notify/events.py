@@ -1,8 +1,9 @@
 """Which events deserve a message, pure: ledger facts and `now` in, keyed events out.
 
 An event's key names the incident, not the moment it was seen: the same standing problem keeps
-its key, so the ledger's record of sent keys stops it from being announced twice; a new attempt,
-a new drift value or a new streak of failures makes a new key.
+its key, so the ledger's record of sent keys stops it from being announced twice (a push that
+re-sends a rejected month and is refused again is the same incident); a new value refused, a new
+drift value or a new streak of failures makes a new key.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ class MonthFact:
     remote_inv_id: str
     month: Month
     state: str
-    attempts: int
+    value_kwh: Decimal | None
     drift_kwh: Decimal | None
     deadline: date | None
     days_left: int | None
@@ -73,7 +74,7 @@ def _month_events(fact: MonthFact) -> list[Event]:
         why = fact.last_error or ALERT_STATES[fact.state]
         events.append(
             Event(
-                f"month:{fact.remote_inv_id}:{fact.month}:{fact.state}:{fact.attempts}",
+                f"month:{fact.remote_inv_id}:{fact.month}:{fact.state}:{fact.value_kwh}",
                 fact.state,
                 f"fusionbridge: {who} {fact.state}",
                 f"{who} is {fact.state}: {why}. Fix the cause, then send it again with "
