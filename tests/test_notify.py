@@ -5,6 +5,10 @@ each event exactly once, across a restart; a dead endpoint blocks nothing and is
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
+import sys
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
@@ -22,6 +26,8 @@ from fusionbridge.notify.dispatch import notify_events
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger, Rejected, Sent
 from tests.test_app import World, running, world  # noqa: F401 (fixture)
+
+REPO = Path(__file__).resolve().parent.parent
 
 NOW = datetime(2026, 5, 10, 8, 0, tzinfo=UTC)
 PLANTS = ("NE=1", "NE=2", "NE=3")
@@ -207,6 +213,19 @@ async def test_the_daemon_announces_after_its_jobs_even_with_a_dead_endpoint_and
         assert await daemon.json("/livez") == (200, {"status": "ok"})
         rejected = [n for n in await daemon.rt.ledger.notifications() if n.kind == "rejected"]
         assert [n.state for n in rejected] == ["failed"]
+        _, document = await daemon.json("/status")
+        months = {
+            (inv["remote_inv_id"], m["month"]): m
+            for inv in document["inverters"]
+            for m in inv["months"]
+        }
+        assert months[("INV-A", "2026-01")]["deadline"] is None  # accepted
+        january = months[("INV-UNREGISTERED", "2026-01")]
+        assert january["state"] == "rejected"
+        assert january["deadline"] == "2027-05-31"
+        assert january["deadline_days_left"] == 475  # from 2026-02-10
+        _, metrics = await daemon.get("/metrics")
+        assert 'fusionbridge_irec_deadline_days{remote_inv_id="INV-UNREGISTERED"} 475.0' in metrics
     assert receiver.messages == []
 
     receiver.hang = False
@@ -218,3 +237,57 @@ async def test_the_daemon_announces_after_its_jobs_even_with_a_dead_endpoint_and
         world.clock.advance(86400)
     titles = [m["title"] for m in receiver.messages]
     assert titles == ["fusionbridge: INV-UNREGISTERED 2026-01 rejected"]
+
+
+def notify_test(tmp_path: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    config = tmp_path / "fusionbridge.toml"
+    config.write_text(
+        """timezone = "Europe/Amsterdam"
+[fusionsolar]
+username = "u"
+system_code = "never-sent"
+[redex]
+base_url = "http://127.0.0.1:9"
+access_token = "never-sent"
+"""
+    )
+    return subprocess.run(
+        [sys.executable, "-m", "fusionbridge", "--config", str(config), "notify", "--test"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+        cwd=tmp_path,
+        env={**os.environ, "PYTHONPATH": str(REPO), **env},
+    )
+
+
+async def test_notify_test_sends_one_message_per_url_from_env_or_secrets_dir(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    env = {"FUSIONBRIDGE_NOTIFY__URLS": json.dumps([receiver.url])}
+    done = await asyncio.to_thread(notify_test, tmp_path, env)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.startswith("ok    notify.urls[0]")
+    assert receiver.url not in done.stdout + done.stderr
+    assert [m["title"] for m in receiver.messages] == ["fusionbridge: test message"]
+
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    (secrets / "notify__urls").write_text(json.dumps([receiver.url]))
+    done = await asyncio.to_thread(
+        notify_test, tmp_path, {"FUSIONBRIDGE_SECRETS_DIR": str(secrets)}
+    )
+    assert done.returncode == 0, done.stderr
+    assert len(receiver.messages) == 2
+
+    receiver.hang = True
+    env["FUSIONBRIDGE_NOTIFY__TIMEOUT_S"] = "0.5"
+    done = await asyncio.to_thread(notify_test, tmp_path, env)
+    assert done.returncode == 1
+    assert done.stdout.startswith("FAIL  notify.urls[0]")
+    assert "Traceback" not in done.stderr
+
+    none = await asyncio.to_thread(notify_test, tmp_path, {})
+    assert none.returncode == 1
+    assert "no notify.urls configured" in none.stderr
