@@ -163,6 +163,7 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             fetched_at TEXT NOT NULL,
             sha256 TEXT NOT NULL,
             size INTEGER NOT NULL,
+            codec TEXT NOT NULL,
             body BLOB NOT NULL
         ) STRICT""",
         "CREATE INDEX raw_responses_by_time ON raw_responses (fetched_at)",

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 from fusionbridge.evidence.raw import (
+    CODEC,
     RawResponse,
     TracedReading,
     compress,
@@ -53,14 +54,16 @@ async def insert_raw_responses(tx: Transaction, responses: Sequence[RawResponse]
     links: dict[str, int] = {}
     for response in responses:
         raw_id = await tx.insert(
-            """INSERT INTO raw_responses (endpoint, request, fetched_at, sha256, size, body)
-            VALUES (?, ?, ?, ?, ?, ?)""",
+            """INSERT INTO raw_responses
+                (endpoint, request, fetched_at, sha256, size, codec, body)
+            VALUES (?, ?, ?, ?, ?, ?, ?)""",
             (
                 response.endpoint,
                 response.request,
                 instant_text(response.fetched_at),
                 sha256_hex(response.body),
                 len(response.body),
+                CODEC,
                 compress(response.body),
             ),
         )
@@ -79,7 +82,7 @@ class RawResponseRecords:
         if not wanted:
             return []
         rows = await self._db.fetchall(
-            "SELECT id, endpoint, request, fetched_at, sha256, body FROM raw_responses "
+            "SELECT id, endpoint, request, fetched_at, sha256, codec, body FROM raw_responses "
             "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
             (json.dumps(wanted),),
         )
@@ -90,7 +93,7 @@ class RawResponseRecords:
                 row["request"],
                 instant(row["fetched_at"]),
                 row["sha256"],
-                decompress(row["body"]),
+                decompress(row["body"], row["codec"]),
             )
             for row in rows
         ]
