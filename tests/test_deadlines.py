@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 from datetime import date
+from pathlib import Path
 
 import pytest
 
 from fusionbridge.deadlines import days_left, half_key, issue_deadline, rolling_deadline
+from fusionbridge.errors import ConfigError
 from fusionbridge.models import Month
+from fusionbridge.settings import load_settings
 
 
 @pytest.mark.parametrize(
@@ -50,3 +53,35 @@ def test_overrides_month_beats_half_beats_rule() -> None:
 )
 def test_days_left(today: date, left: int) -> None:
     assert days_left(date(2026, 5, 31), today) == left
+
+
+CONFIG = """
+timezone = "Europe/Amsterdam"
+[fusionsolar]
+username = "api-user"
+system_code = "toml-secret-code"
+[redex]
+base_url = "https://uat-api.redex.eco/"
+access_token = "toml-token"
+"""
+
+
+def test_overrides_come_from_the_toml_table(tmp_path: Path) -> None:
+    path = tmp_path / "fusionbridge.toml"
+    path.write_text(
+        CONFIG + '[irec]\ndeadlines = { "2025-H2" = 2026-12-31, "2026-03" = "2027-06-30" }\n'
+    )
+    settings = load_settings(path)
+    assert settings.irec.deadlines == {"2025-H2": date(2026, 12, 31), "2026-03": date(2027, 6, 30)}
+    assert issue_deadline(Month(2025, 9), settings.irec.deadlines) == date(2026, 12, 31)
+
+
+@pytest.mark.parametrize(
+    "table", ['{ "2025-H3" = 2026-12-31 }', '{ "2025-13" = 2026-12-31 }', '{ "2025-H1" = "soon" }']
+)
+def test_bad_overrides_are_config_errors_naming_the_table(tmp_path: Path, table: str) -> None:
+    path = tmp_path / "fusionbridge.toml"
+    path.write_text(CONFIG + f"[irec]\ndeadlines = {table}\n")
+    with pytest.raises(ConfigError) as caught:
+        load_settings(path)
+    assert all(p.startswith("irec.deadlines") for p in caught.value.problems), caught.value.problems
