@@ -7,6 +7,7 @@ claimed again by the next job; a claim whose holder died is taken over after `st
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -40,7 +41,10 @@ class NotificationRecords:
         at: datetime,
         stale_after: timedelta,
     ) -> list[NotificationRecord]:
-        """Record new (key, kind, title, body) events and claim every undelivered one for `holder`."""
+        """Record new (key, kind, title, body) events; claim those not yet delivered for `holder`.
+
+        An event that no longer stands is not claimed again: its message would be stale.
+        """
         now = instant_text(at)
         async with self._db.transaction() as tx:
             await tx.executemany(
@@ -51,9 +55,10 @@ class NotificationRecords:
             rows = await tx.fetchall(
                 """UPDATE notifications SET state = 'sending', claimed_by = ?1, claimed_at = ?2,
                     attempts = attempts + 1
-                WHERE state = 'failed' OR (state = 'sending' AND claimed_at < ?3)
+                WHERE key IN (SELECT value FROM json_each(?4))
+                    AND (state = 'failed' OR (state = 'sending' AND claimed_at < ?3))
                 RETURNING key, kind, title, body, state, attempts, delivered_at, last_error""",
-                (holder, now, instant_text(at - stale_after)),
+                (holder, now, instant_text(at - stale_after), json.dumps([e[0] for e in events])),
             )
         return sorted((_record(row) for row in rows), key=lambda r: r.key)
 
