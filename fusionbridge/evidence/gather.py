@@ -50,6 +50,14 @@ async def gather(
     records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions()}
     findings = await ledger.findings()
     log = await ledger.request_log()
+    carried: dict[tuple[str, Month], list[RequestItem]] = {}
+    for request in log:
+        for item in request.items:
+            if item.month == month:
+                carried.setdefault((item.remote_inv_id, month), []).append(
+                    RequestItem(request.id, item.kwh, item.outcome, item.process_id, item.message)
+                )
+    traces = await ledger.traces((r.source for r in resolved.values()), month)
     missing: list[str] = []
     months: list[InverterMonth] = []
     for entry in entries:
@@ -57,18 +65,13 @@ async def gather(
         if found is None:
             missing.append(f"{entry.remote_inv_id} ({entry.describe()} not in the inventory)")
             continue
-        trace = await ledger.trace(found.source, month)
+        trace = traces[found.source]
         if trace.month is None:
             missing.append(f"{entry.remote_inv_id} ({found.source})")
             continue
         record = records.get((entry.remote_inv_id, month))
         line = lines.get((entry.remote_inv_id, month))
-        items = tuple(
-            RequestItem(request.id, item.kwh, item.outcome, item.process_id, item.message)
-            for request in log
-            for item in request.items
-            if item.remote_inv_id == entry.remote_inv_id and item.month == month
-        )
+        items = tuple(carried.get((entry.remote_inv_id, month), ()))
         months.append(
             InverterMonth(
                 remote_inv_id=entry.remote_inv_id,

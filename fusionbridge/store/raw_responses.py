@@ -100,28 +100,47 @@ class RawResponseRecords:
 
     async def trace(self, source: SourceRef, month: Month) -> Trace:
         """The month value, its day values and every value it ever had, each with its answer id."""
+        return (await self.traces([source], month))[source]
+
+    async def traces(self, sources: Iterable[SourceRef], month: Month) -> dict[SourceRef, Trace]:
+        """`trace` for many sources at once: three statements, whatever their number."""
+        wanted = sorted({str(s) for s in sources})
+        keys = json.dumps(wanted)
         async with self._db.snapshot() as tx:
-            head = await tx.fetchone(
-                """SELECT month AS period, kwh, raw, key, fetched_at, raw_response_id,
-                    NULL AS previous_kwh FROM monthly_energy WHERE source = ? AND month = ?""",
-                (str(source), str(month)),
+            heads = await tx.fetchall(
+                """SELECT source, month AS period, kwh, raw, key, fetched_at, raw_response_id,
+                    NULL AS previous_kwh FROM monthly_energy
+                WHERE month = ? AND source IN (SELECT value FROM json_each(?))""",
+                (str(month), keys),
             )
             days = await tx.fetchall(
-                """SELECT day AS period, kwh, raw, key, fetched_at, raw_response_id,
+                """SELECT source, day AS period, kwh, raw, key, fetched_at, raw_response_id,
                     NULL AS previous_kwh FROM daily_energy
-                WHERE source = ? AND day BETWEEN ? AND ? ORDER BY day""",
-                (str(source), month.first_day().isoformat(), month.last_day().isoformat()),
+                WHERE day BETWEEN ? AND ? AND source IN (SELECT value FROM json_each(?))
+                ORDER BY source, day""",
+                (month.first_day().isoformat(), month.last_day().isoformat(), keys),
             )
             history = await tx.fetchall(
-                """SELECT period, kwh, raw, key, fetched_at, raw_response_id, previous_kwh
-                FROM energy_history WHERE source = ? AND period = ? ORDER BY id""",
-                (str(source), period_text(month)),
+                """SELECT source, period, kwh, raw, key, fetched_at, raw_response_id, previous_kwh
+                FROM energy_history
+                WHERE period = ? AND source IN (SELECT value FROM json_each(?)) ORDER BY id""",
+                (period_text(month), keys),
             )
-        return Trace(
-            _traced(head) if head is not None else None,
-            tuple(_traced(row) for row in days),
-            tuple(_traced(row) for row in history),
-        )
+        head_of = {row["source"]: _traced(row) for row in heads}
+        days_of: dict[str, list[TracedReading]] = {}
+        for row in days:
+            days_of.setdefault(row["source"], []).append(_traced(row))
+        history_of: dict[str, list[TracedReading]] = {}
+        for row in history:
+            history_of.setdefault(row["source"], []).append(_traced(row))
+        return {
+            SourceRef.parse(source): Trace(
+                head_of.get(source),
+                tuple(days_of.get(source, ())),
+                tuple(history_of.get(source, ())),
+            )
+            for source in wanted
+        }
 
     async def prune_raw_responses(self, before: datetime) -> int:
         """Drop answers fetched before `before`; readings keep the id of what was pruned."""
