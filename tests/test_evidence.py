@@ -101,7 +101,7 @@ async def test_bundle_of_a_pushed_month_traces_every_figure_and_is_reproducible(
     for line in files["SHA256SUMS"].decode().splitlines():
         digest, name = line.split("  ", 1)
         sums[name] = digest
-    assert set(sums) == set(files) - {"manifest.json", "SHA256SUMS", "README.txt"}
+    assert set(sums) == set(files) - {"manifest.json", "SHA256SUMS"}
     assert all(sums[name] == sha(files[name]) for name in sums)
     readme = files["README.txt"].decode()
     assert "sha256sum -c SHA256SUMS" in readme

@@ -159,6 +159,23 @@ async def test_each_event_is_delivered_exactly_once_across_a_restart(
     assert "still not" in receiver.messages[-1]["message"]
 
 
+async def test_two_replicas_on_one_ledger_send_each_message_once(
+    tmp_path: Path, receiver: Receiver
+) -> None:
+    config = settings(tmp_path, [receiver.url])
+    clock = VirtualClock(NOW)
+    async with (
+        Ledger.open(config.storage.path, clock) as one,
+        Ledger.open(config.storage.path, clock) as other,
+    ):
+        await standing_problems(one)
+        rounds = await asyncio.gather(
+            notify_events(config, one, clock), notify_events(config, other, clock)
+        )
+    assert sum(r.delivered for r in rounds) == len(EXPECTED)
+    assert receiver.titles() == EXPECTED
+
+
 async def test_without_urls_nothing_is_recorded(tmp_path: Path) -> None:
     config = settings(tmp_path, [])
     clock = VirtualClock(NOW)

@@ -149,7 +149,7 @@ def build_files(facts: BundleFacts) -> dict[str, bytes]:
     files["summary.csv"] = summary_csv(facts.inverters, facts.raw)
     files["README.txt"] = readme(facts.month, len(facts.inverters)).encode()
     files["SHA256SUMS"] = "".join(
-        f"{sha256_hex(files[path])}  {path}\n" for path in sorted(files) if path != "README.txt"
+        f"{sha256_hex(files[path])}  {path}\n" for path in sorted(files)
     ).encode()
     files["manifest.json"] = _json(
         {
@@ -309,7 +309,7 @@ redex/process-<ProcessId>.statuses.json
     Every processing status REDEX reported for that ProcessId, with the time first seen.
 SHA256SUMS, manifest.json
     The SHA-256 of every file: SHA256SUMS for `sha256sum -c`, manifest.json for programs
-    (it lists every file but itself; SHA256SUMS lists every file but itself and this README).
+    (each lists every file but itself; manifest.json also lists SHA256SUMS).
 
 How to check a hash
 -------------------
