@@ -63,7 +63,7 @@ async def receiver() -> AsyncIterator[Receiver]:
     await runner.setup()
     await web.TCPSite(runner, "127.0.0.1", 0).start()
     port = runner.addresses[0][1]
-    got.url = f"json://127.0.0.1:{port}/hook?cto=1&rto=1"
+    got.url = f"json://127.0.0.1:{port}/hook"
     try:
         yield got
     finally:
