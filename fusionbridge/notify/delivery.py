@@ -15,7 +15,7 @@ async def send(urls: list[str], title: str, body: str, timeout_s: float) -> str 
     Apprise itself and reported as failed; we stop waiting a little after that at the latest.
     A late success would otherwise be recorded as a failure and the message sent twice.
     """
-    import apprise  # noqa: PLC0415 (heavy: loaded only when there is something to send)
+    import apprise  # heavy: loaded only when there is something to send
 
     notifier = apprise.Apprise()
     for index, url in enumerate(urls):
