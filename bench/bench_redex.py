@@ -63,7 +63,7 @@ async def run(count: int, batch_size: int, rate: int, period_s: float) -> Result
             client = RedexClient(session, settings, clock=SystemClock())
             started = time.perf_counter()
             answers = [
-                await client.post_monthly(wire.encode(batch))
+                (await client.post_monthly(wire.encode(batch)))[0]
                 for batch in wire.batches(items, batch_size)
             ]
             process_ids = {a.process_id for a in answers if isinstance(a, Sent)}

@@ -39,7 +39,11 @@ _TOKEN_ASSIGNMENT = re.compile(
     r"(?i)(\baccess_token|\brefresh_token|\bclient_secret|[?&]code)"
     r"(['\"]?\s*[:=]\s*['\"]?)[^\s'\",;&}]+"
 )
-_QUIET_LOGGERS = {"aiohttp.access": logging.WARNING, "apscheduler": logging.WARNING}
+_QUIET_LOGGERS = {
+    "aiohttp.access": logging.WARNING,
+    "apscheduler": logging.WARNING,
+    "apprise": logging.CRITICAL,  # its messages can carry notification URLs, which hold tokens
+}
 _THIRD_PARTY_FLOORS = {"aiosqlite": logging.WARNING, "": logging.INFO}
 """Below these levels a library's records are dropped whatever `log.level` says: aiosqlite's
 debug lines carry SQL parameters (the FusionSolar session token), aiohttp's carry headers."""

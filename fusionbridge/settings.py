@@ -11,7 +11,7 @@ import os
 import re
 import tomllib
 from contextvars import ContextVar
-from datetime import time
+from datetime import date, time
 from pathlib import Path
 from typing import Annotated, Any, ClassVar, Literal
 from urllib.parse import urlsplit
@@ -220,6 +220,8 @@ class StorageSettings(_Section):
             raise ValueError(problem)
         return value
 
+    keep_raw_months: int = Field(default=36, ge=1, le=1200)
+
 
 class HttpSettings(_Section):
     host: str = "127.0.0.1"
@@ -280,6 +282,28 @@ class InverterSettings(_Section):
         )
 
 
+def _parse_deadline_key(value: str) -> str:
+    if not _DEADLINE_KEY.match(value):
+        raise ValueError(f"deadline key {value!r}: use YYYY-H1, YYYY-H2 or YYYY-MM")
+    return value
+
+
+_DEADLINE_KEY = re.compile(r"^\d{4}-(H1|H2|0[1-9]|1[0-2])$")
+
+
+class IrecSettings(_Section):
+    """I-REC issuance deadlines: the rolling rule, overridden per half-year or month."""
+
+    deadlines: dict[Annotated[str, PlainValidator(_parse_deadline_key)], date] = {}
+
+
+class NotifySettings(_Section):
+    """Where event messages go: Apprise URLs (secrets: they carry tokens)."""
+
+    urls: list[SecretStr] = []
+    timeout_s: float = Field(default=10.0, gt=0, le=300)
+
+
 _toml_layer: ContextVar[dict[str, Any] | None] = ContextVar("_toml_layer", default=None)
 
 
@@ -316,6 +340,8 @@ class Settings(BaseSettings):
     http: HttpSettings = HttpSettings()
     log: LogSettings = LogSettings()
     live: LiveSettings = LiveSettings()
+    irec: IrecSettings = IrecSettings()
+    notify: NotifySettings = NotifySettings()
     inverters: list[InverterSettings] = []
 
     @field_validator("inverters")

@@ -223,6 +223,7 @@ async def test_status_shows_every_month_as_a_table_and_as_json(cli: Cli) -> None
         "PROCESS",
         "REDEX",
         "DRIFT",
+        "DEADLINE",
         "NOTE",
     ]
     months = FIRST.months_until(LAST) + 1

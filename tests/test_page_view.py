@@ -9,7 +9,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.core.deadlines import days_left, irec_deadline
+from fusionbridge.core.deadlines import days_left, issue_deadline
 from fusionbridge.core.models import Month
 from fusionbridge.page.facts import InverterFacts, MonthFacts, PageFacts, PlantFacts
 from fusionbridge.page.problems import problems_of
@@ -33,12 +33,12 @@ ZONE = ZoneInfo("Europe/Amsterdam")
     ],
 )
 def test_irec_deadline_by_half_year(month: Month, deadline: date) -> None:
-    assert irec_deadline(month) == deadline
+    assert issue_deadline(month) == deadline
 
 
 def test_days_left_counts_to_the_deadline_and_goes_negative_after() -> None:
-    assert days_left(Month(2026, 6), date(2027, 5, 30)) == 1
-    assert days_left(Month(2026, 6), date(2027, 6, 1)) == -1
+    assert days_left(issue_deadline(Month(2026, 6)), date(2027, 5, 30)) == 1
+    assert days_left(issue_deadline(Month(2026, 6)), date(2027, 6, 1)) == -1
 
 
 def test_bars_are_in_proportion_and_text_is_escaped() -> None:

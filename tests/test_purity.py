@@ -26,6 +26,9 @@ WIRE_MODULES = [
     "fusionbridge.page.view",
     "fusionbridge.page.svg",
     "fusionbridge.page.problems",
+    "fusionbridge.notify.events",
+    "fusionbridge.evidence.raw",
+    "fusionbridge.evidence.bundle",
 ]
 IO_LIBRARIES = [
     "aiohttp",

@@ -40,7 +40,8 @@ def item(remote_inv_id: str, year: int = 2025, **months: str | None) -> PushItem
 
 async def send(client: RedexClient, *items: PushItem) -> wire.MonthlyAnswer:
     """One monthly-data request carrying `items`, as the push job makes it."""
-    return await client.post_monthly(wire.encode(items))
+    answer, _received = await client.post_monthly(wire.encode(items))
+    return answer
 
 
 def process_id(answer: wire.MonthlyAnswer) -> int:
@@ -84,7 +85,7 @@ async def test_post_sends_the_exact_bytes_and_follows_to_success(
     items = [item(f"INV-{n}", jan="10.0005", feb="0.0004", mar=None) for n in range(1, 4)]
     body = wire.encode(items)
 
-    answer = await client.post_monthly(body)
+    answer, _received = await client.post_monthly(body)
 
     assert sim.count("token") == 1
     (post,) = [r for r in sim.requests if r.endpoint == "monthly_data"]
@@ -228,7 +229,7 @@ async def test_a_refused_connection_is_retried_it_provably_took_nothing(
             retry=FAST_RETRY,
             on_request=lambda _, outcome: seen.append(outcome),
         )
-        answer = await client.post_monthly(wire.encode([item("INV-1")]))
+        answer, _received = await client.post_monthly(wire.encode([item("INV-1")]))
 
     assert isinstance(answer, Pending)
     assert seen == ["error"] * FAST_RETRY.attempts  # the token endpoint, refused each time

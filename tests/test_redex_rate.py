@@ -29,7 +29,7 @@ async def test_two_hundred_requests_draw_no_429(aiohttp_server: Any) -> None:
         started = loop.time()
         empty = (None,) * 12
         answers = [
-            await client.post_monthly(wire.encode([PushItem(f"INV-{n}", 2025, empty, ())]))
+            (await client.post_monthly(wire.encode([PushItem(f"INV-{n}", 2025, empty, ())])))[0]
             for n in range(20)
         ]
         process_ids = [a.process_id for a in answers if isinstance(a, Sent)]

@@ -91,7 +91,7 @@ def _sqlite_columns(path: Path) -> dict[str, list[tuple[str, str, bool, bool]]]:
         for table in tables:
             rows = conn.execute(f"PRAGMA table_info({table})").fetchall()
             out[table] = [
-                (name, {"INTEGER": "bigint", "TEXT": "text"}[kind], bool(notnull), pk > 0)
+                (name, {"INTEGER": "bigint", "TEXT": "text", "BLOB": "bytea"}[kind], bool(notnull), pk > 0)
                 for _, name, kind, notnull, _, pk in rows
             ]
     return out
@@ -249,11 +249,12 @@ async def test_a_table_rebuild_step_keeps_ids_moving(
             raw TEXT NOT NULL,
             key TEXT NOT NULL,
             fetched_at TEXT NOT NULL,
+            raw_response_id INTEGER,
             note TEXT
         ) STRICT""",
         """INSERT INTO energy_history_new (id, source, period, kwh, previous_kwh, raw, key,
-            fetched_at) SELECT id, source, period, kwh, previous_kwh, raw, key, fetched_at
-            FROM energy_history""",
+            fetched_at, raw_response_id) SELECT id, source, period, kwh, previous_kwh, raw, key,
+            fetched_at, raw_response_id FROM energy_history""",
         "DROP TABLE energy_history",
         "ALTER TABLE energy_history_new RENAME TO energy_history",
         "CREATE INDEX energy_history_by_period ON energy_history (source, period)",

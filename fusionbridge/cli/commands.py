@@ -158,6 +158,27 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+async def evidence(settings: Settings, args: argparse.Namespace) -> int:
+    """`evidence --month --out`: see fusionbridge.evidence.commands."""
+    from fusionbridge.evidence import commands
+
+    return await commands.evidence(settings, args)
+
+
+async def export(settings: Settings, args: argparse.Namespace) -> int:
+    """`export [--from] [--to] [--days] [--format]`: see fusionbridge.evidence.commands."""
+    from fusionbridge.evidence import commands
+
+    return await commands.export(settings, args)
+
+
+async def notify(settings: Settings, args: argparse.Namespace) -> int:
+    """`notify --test`: see fusionbridge.notify.commands."""
+    from fusionbridge.notify import commands
+
+    return await commands.notify_test(settings, args)
+
+
 async def check(settings: Settings, args: argparse.Namespace) -> int:
     """`check`: config, one FusionSolar login and inventory, every source, a REDEX token."""
     ok = True

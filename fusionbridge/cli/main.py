@@ -120,6 +120,19 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "healthcheck", help="exit 0 if the local daemon's /livez answers 200 within 3 s"
     )
+    evidence = commands.add_parser(
+        "evidence", help="zip one month's evidence for a verifier (raw bytes, requests, hashes)"
+    )
+    evidence.add_argument("--month", type=_month, metavar="YYYY-MM", required=True)
+    evidence.add_argument("--inverter", metavar="ID", help="one remote inverter only")
+    evidence.add_argument("--out", type=Path, metavar="FILE.zip", required=True)
+    export = commands.add_parser("export", help="months (or days) per inverter as CSV or JSON")
+    export.add_argument("--from", dest="first", type=_month, metavar="YYYY-MM")
+    export.add_argument("--to", dest="last", type=_month, metavar="YYYY-MM")
+    export.add_argument("--days", action="store_true", help="one row per day instead of month")
+    export.add_argument("--format", choices=("csv", "json"), default="csv")
+    notify = commands.add_parser("notify", help="notifications: --test sends one test message")
+    notify.add_argument("--test", action="store_true", required=True)
     return parser
 
 

@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from fusionbridge.app import Runtime, open_runtime
-from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
 from fusionbridge.core.models import KpiRow, Month, Plant
 from fusionbridge.errors import (
     DailyCapError,
@@ -29,6 +28,7 @@ from fusionbridge.errors import (
     SourceNotFoundError,
 )
 from fusionbridge.fusionsolar import wire
+from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
 from fusionbridge.jobs.live import YIELD_KEYS
 from fusionbridge.settings import Settings
 

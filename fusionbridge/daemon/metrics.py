@@ -64,6 +64,23 @@ class Metrics:
             ["plant"],
             registry=r,
         )
+        self.irec_deadline_days = Gauge(
+            "fusionbridge_irec_deadline_days",
+            "Days left to the nearest I-REC issuance deadline of a month not accepted",
+            ["remote_inv_id"],
+            registry=r,
+        )
+        self.drift_months = Gauge(
+            "fusionbridge_drift_months",
+            "Frozen months whose FusionSolar value moved after acceptance",
+            registry=r,
+        )
+        self.credentials_refused = Gauge(
+            "fusionbridge_credentials_refused",
+            "1 while an upstream refuses the credentials or the authorization is gone",
+            ["api"],
+            registry=r,
+        )
         build = Info("fusionbridge_build", "Version of the running fusionbridge", registry=r)
         build.info({"version": __version__})
 
@@ -76,6 +93,12 @@ class Metrics:
     def set_submissions(self, counts: dict[str, int]) -> None:
         for state, count in counts.items():
             self.submissions.labels(state=state).set(count)
+
+    def set_deadlines(self, days_left: dict[str, int]) -> None:
+        """The nearest deadline per inverter; an inverter with every month accepted has none."""
+        self.irec_deadline_days.clear()
+        for remote_inv_id, days in days_left.items():
+            self.irec_deadline_days.labels(remote_inv_id=remote_inv_id).set(days)
 
     def render(self) -> bytes:
         """The Prometheus text exposition."""

@@ -19,8 +19,10 @@ from fusionbridge.errors import LedgerError
 from fusionbridge.jobs.live import skip_reason
 from fusionbridge.jobs.runner import LEDGER_RETRY_S, PUSH_WAIT_S, SKIPPED, JobRunner
 from fusionbridge.logs import get_logger
+from fusionbridge.notify.dispatch import notify_events
 from fusionbridge.page.cache import PageCache
 from fusionbridge.settings import Settings
+from fusionbridge.store.job_runs import redact_error
 
 log = get_logger(__name__)
 
@@ -116,6 +118,13 @@ class DaemonApp:
         """The ledger failure that stopped the daemon, if any."""
         return self.runner.fatal
 
+    async def _announce(self) -> None:
+        """New events go out as notifications (SPEC §15): bounded, never failing the job."""
+        try:
+            await notify_events(self.rt.settings, self.rt.ledger, self.rt.clock)
+        except LedgerError as exc:
+            log.warning("notify.skipped", error=redact_error(str(exc)))
+
     async def run_job(self, job: JobName) -> None:
         """One scheduled job; a sync wakes the push, a dead ledger stops the daemon."""
         if job == "live":
@@ -142,6 +151,7 @@ class DaemonApp:
         upcoming = self.daemon.next_runs().get("sync")
         when = upcoming.isoformat(timespec="minutes") if upcoming else "not scheduled"
         self.notifier.status(f"{job} {'ok' if ok else 'failed'}; next sync {when}")
+        await self._announce()
         if job == "sync":
             self.daemon.wake("push")  # push follows every sync; it finds what is due itself
         if self._after_job is not None and job != "live":  # the hook follows sync and push

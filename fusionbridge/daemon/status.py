@@ -8,11 +8,12 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
 from fusionbridge.core.daily_plan import DayLine, day_ended, month_summary
+from fusionbridge.core.deadlines import days_left, issue_deadline
 from fusionbridge.core.due import describe_month
 from fusionbridge.core.inverters import ResolvedInverter, Target, resolve_inverters
 from fusionbridge.core.models import Month, SourceRef, SubmissionState
@@ -38,6 +39,9 @@ class MonthLine:
     findings: tuple[str, ...]
     days: tuple[DayLine, ...] | None = None  # a daily inverter's days (SPEC §11)
     days_note: str | None = None
+    deadline: date | None = None
+    """The I-REC issuance deadline while the month is not accepted (SPEC §15)."""
+    days_left: int | None = None
 
     def as_json(self) -> dict[str, Any]:
         document: dict[str, Any] = {
@@ -49,6 +53,8 @@ class MonthLine:
             "drift_kwh": _text(self.drift_kwh),
             "last_error": self.last_error,
             "findings": list(self.findings),
+            "deadline": self.deadline.isoformat() if self.deadline else None,
+            "deadline_days_left": self.days_left,
         }
         if self.days is not None:
             document["days"] = [day_json(d) for d in self.days]
@@ -131,6 +137,9 @@ def _line(
     record = records.get((target.remote_inv_id, month))
     facts = month_record(reading, record)
     view = describe_month(target, month, facts, now, settings.schedule.rules())
+    deadline = None
+    if view.state is not SubmissionState.ACCEPTED:
+        deadline = issue_deadline(month, settings.irec.deadlines)
     return MonthLine(
         month=month,
         kwh=reading.kwh if reading else None,
@@ -142,7 +151,27 @@ def _line(
         else (record.drift_kwh if record else None),
         last_error=record.last_error if record else None,
         findings=tuple(f.message for f in findings.get((source, month), [])) if source else (),
+        deadline=deadline,
+        days_left=days_left(deadline, now.astimezone(target.zone).date()) if deadline else None,
     )
+
+
+def _deadline_text(line: MonthLine) -> str:
+    if line.deadline is None or line.days_left is None:
+        return ""
+    if line.days_left < 0:
+        return f"{line.deadline} (passed)"
+    return f"{line.deadline} ({line.days_left} d)"
+
+
+def nearest_deadlines(inverters: list[InverterLines]) -> dict[str, int]:
+    """Per inverter, the fewest days left to a deadline of a month not accepted."""
+    nearest: dict[str, int] = {}
+    for inverter in inverters:
+        left = [m.days_left for m in inverter.months if m.days_left is not None]
+        if left:
+            nearest[inverter.remote_inv_id] = min(left)
+    return nearest
 
 
 def state_counts(inverters: list[InverterLines]) -> dict[str, int]:
@@ -215,12 +244,12 @@ def status_document(inverters: list[InverterLines]) -> dict[str, Any]:
 
 def status_table(inverters: list[InverterLines]) -> str:
     """A plain table for terminals and pipes, one row per inverter-month."""
-    header = ("INVERTER", "MONTH", "KWH", "STATE", "PROCESS", "REDEX", "DRIFT", "NOTE")
+    header = ("INVERTER", "MONTH", "KWH", "STATE", "PROCESS", "REDEX", "DRIFT", "DEADLINE", "NOTE")
     rows: list[tuple[str, ...]] = [header]
     for inverter in inverters:
         if not inverter.months:
             rows.append(
-                (inverter.remote_inv_id, "-", "-", "no data yet", "", "", "", inverter.source)
+                (inverter.remote_inv_id, "-", "-", "no data yet", "", "", "", "", inverter.source)
             )
         for line in inverter.months:
             note = "; ".join(n for n in (line.days_note, line.last_error, *line.findings) if n)
@@ -233,6 +262,7 @@ def status_table(inverters: list[InverterLines]) -> str:
                     str(line.process_id or ""),
                     line.processing_status or "",
                     _text(line.drift_kwh) or "",
+                    _deadline_text(line),
                     note,
                 )
             )

@@ -10,7 +10,7 @@ from fusionbridge.app import Runtime
 from fusionbridge.core.health import readiness_failures
 from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
-from fusionbridge.daemon.status import ledger_status, state_counts
+from fusionbridge.daemon.status import ledger_status, nearest_deadlines, state_counts
 from fusionbridge.errors import LedgerError
 from fusionbridge.fusionsolar.oauth import authorization_problem
 from fusionbridge.jobs.runner import JobRunner
@@ -101,6 +101,11 @@ class DaemonStatus:
         set_live_metrics(rt.metrics, plants, rt.clock.now())
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
         rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
+        rt.metrics.set_deadlines(nearest_deadlines(lines))
+        rt.metrics.drift_months.set(sum(1 for i in lines for m in i.months if m.drift_kwh))
+        for api in ("fusionsolar", "redex"):
+            refused = 1 if api in self.runner.credential_errors else 0
+            rt.metrics.credentials_refused.labels(api=api).set(refused)
         for name, run in runs.items():
             if run.last_success_at is not None:
                 rt.metrics.job_last_success.labels(job=name).set(run.last_success_at.timestamp())

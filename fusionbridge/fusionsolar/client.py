@@ -7,6 +7,7 @@ goes through the pacer; transient failures are retried by stamina, rate limits a
 
 from __future__ import annotations
 
+import json
 import ssl
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -27,6 +28,7 @@ from fusionbridge.errors import (
     TransientError,
     UpstreamError,
 )
+from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.auth import credentials_for
 from fusionbridge.fusionsolar.grants import owner_refused
@@ -174,13 +176,20 @@ class FusionSolarClient:
         return rows
 
     async def plant_kpi(
-        self, period: PlantPeriod, plant_codes: Sequence[str], at: datetime
+        self,
+        period: PlantPeriod,
+        plant_codes: Sequence[str],
+        at: datetime,
+        evidence: list[RawResponse] | None = None,
     ) -> list[KpiRow]:
-        """Plant buckets of the day/month/year containing `at` (resolved in each plant's zone)."""
+        """Plant buckets of the day/month/year containing `at` (resolved in each plant's zone).
+
+        Each answer's raw bytes are appended to `evidence` when given (SPEC §15).
+        """
         endpoint = PLANT_KPI_ENDPOINTS[period]
         rows: list[KpiRow] = []
         for batch in wire.chunked(_unique(plant_codes), wire.MAX_PLANTS_PER_CALL):
-            data = await self._call(endpoint, wire.plant_kpi_body(batch, at))
+            data = await self._call(endpoint, wire.plant_kpi_body(batch, at), evidence)
             rows.extend(wire.parse_kpi_rows(data, "stationCode"))
         return rows
 
@@ -193,37 +202,54 @@ class FusionSolarClient:
         return rows
 
     async def device_kpi(
-        self, period: DevicePeriod, devices: Sequence[Device], at: datetime
+        self,
+        period: DevicePeriod,
+        devices: Sequence[Device],
+        at: datetime,
+        evidence: list[RawResponse] | None = None,
     ) -> list[KpiRow]:
-        """Device buckets of the day/month/year containing `at`, in the fewest calls allowed."""
+        """Device buckets of the day/month/year containing `at`, in the fewest calls allowed.
+
+        Each answer's raw bytes are appended to `evidence` when given (SPEC §15).
+        """
         endpoint = DEVICE_KPI_ENDPOINTS[period]
         rows: list[KpiRow] = []
         for type_id, ids in wire.device_batches(devices):
-            data = await self._call(endpoint, wire.device_kpi_body(type_id, ids, at))
+            data = await self._call(endpoint, wire.device_kpi_body(type_id, ids, at), evidence)
             rows.extend(wire.parse_kpi_rows(data, "devId"))
         return rows
 
     # --- calls --------------------------------------------------------------------------------
 
-    async def _call(self, endpoint: str, body: Mapping[str, object]) -> object:
+    async def _call(
+        self,
+        endpoint: str,
+        body: Mapping[str, object],
+        evidence: list[RawResponse] | None = None,
+    ) -> object:
         """One logical call; failCode 20056 names the call and what the owner must grant."""
         try:
-            return await self._call_renewing(endpoint, body)
+            return await self._call_renewing(endpoint, body, evidence)
         except FusionSolarApiError as exc:
             if exc.fail_code == wire.FailCode.OWNER_NOT_AUTHORISED:
                 raise owner_refused(endpoint, body) from exc
             raise
 
-    async def _call_renewing(self, endpoint: str, body: Mapping[str, object]) -> object:
+    async def _call_renewing(
+        self,
+        endpoint: str,
+        body: Mapping[str, object],
+        evidence: list[RawResponse] | None = None,
+    ) -> object:
         """With live credentials, renewed once if Huawei says they expired."""
         headers = await self._auth.headers()
         try:
-            return await self._call_paced(endpoint, body, headers)
+            return await self._call_paced(endpoint, body, headers, evidence)
         except wire.SessionExpired:
             log.info("fusionsolar.session_expired", endpoint=endpoint)
             headers = await self._auth.headers(stale=headers)
             try:
-                return await self._call_paced(endpoint, body, headers)
+                return await self._call_paced(endpoint, body, headers, evidence)
             except wire.SessionExpired as exc:
                 raise FusionSolarApiError(
                     wire.FailCode.NOT_LOGGED_IN,
@@ -232,12 +258,16 @@ class FusionSolarClient:
                 ) from exc
 
     async def _call_paced(
-        self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
+        self,
+        endpoint: str,
+        body: Mapping[str, object],
+        headers: Mapping[str, str],
+        evidence: list[RawResponse] | None = None,
     ) -> object:
         """Wait out 407 and the platform throttle a bounded number of times."""
         for attempt in range(self._retry.rate_limit_retries + 1):
             try:
-                data = await self._call_retrying(endpoint, body, headers)
+                data = await self._call_retrying(endpoint, body, headers, evidence)
             except FusionSolarRateLimited as exc:
                 wait = self._rate_limit_wait(endpoint, exc, attempt + 1)
                 log.warning(
@@ -268,7 +298,11 @@ class FusionSolarClient:
         return wait
 
     async def _call_retrying(
-        self, endpoint: str, body: Mapping[str, object], headers: Mapping[str, str]
+        self,
+        endpoint: str,
+        body: Mapping[str, object],
+        headers: Mapping[str, str],
+        evidence: list[RawResponse] | None = None,
     ) -> object:
         """Retry 5xx, resets, timeouts, HTML and busy failCodes with backoff and jitter."""
         async for attempt in self._retry.transient():
@@ -283,6 +317,8 @@ class FusionSolarClient:
                     self._report(endpoint, exc, answer.text)
                     raise
                 self._notify(endpoint, "ok")
+                if evidence is not None:
+                    evidence.append(_raw_response(endpoint, body, self._clock.now(), answer))
                 return data
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -325,6 +361,7 @@ class FusionSolarClient:
             response.status,
             raw.decode("utf-8", errors="replace"),
             wire.token_from(dict(response.headers), cookies),
+            raw,
         )
 
     def _report(self, endpoint: str, exc: UpstreamError, text: str) -> None:
@@ -345,3 +382,17 @@ class FusionSolarClient:
 
 def _unique(items: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
+
+
+def _raw_response(
+    endpoint: str, body: Mapping[str, object], at: datetime, answer: Answer
+) -> RawResponse:
+    """The answer as received, with the request body as aiohttp serialised it (json.dumps)."""
+    asked = body.get("devIds") or body.get("stationCodes") or ""
+    return RawResponse(
+        endpoint,
+        json.dumps(body),
+        at,
+        answer.raw,
+        tuple(str(asked).split(",")) if asked else (),
+    )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 from collections.abc import Awaitable, Callable, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
 from pydantic import SecretStr
@@ -48,6 +48,7 @@ class Answer:
     status: int
     text: str
     token: str | None = None
+    raw: bytes = field(default=b"", repr=False)
 
 
 class ConnectFailed(TransientError):

@@ -194,11 +194,13 @@ async def _send(rt: Runtime, items: Sequence[PushItem]) -> Counter[str]:
             rows = [row for item in remaining for row in item.rows()]
             request_id = await rt.ledger.submissions.begin_request(rows, body, rt.clock.now())
             try:
-                answer = await rt.redex.post_monthly(body)
+                answer, received = await rt.redex.post_monthly(body)
             except CredentialsError as exc:  # a 401 took nothing: the months stay due
                 refused = {key[:2]: Pending(str(exc)) for key in rows}
                 await rt.ledger.submissions.finish_request(request_id, refused, rt.clock.now())
                 raise
+            if received is not None:  # evidence: REDEX's answer as received (SPEC §15)
+                await rt.ledger.redex_log.record_answer(request_id, *received, rt.clock.now())
             decided, remaining = _per_item(answer, remaining)
             decided = [(item, _with_hint(outcome)) for item, outcome in decided]
             per_month = {
@@ -267,7 +269,11 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
     """Follow processing to Success/Failed within `wait_s`, recording every status seen."""
     if not process_ids:
         return {}
-    statuses = await rt.redex.follow(process_ids, wait_s=wait_s)
+
+    async def seen(process_id: int, status: str, text: str) -> None:
+        await rt.ledger.redex_log.record_status(process_id, status, text, rt.clock.now())
+
+    statuses = await rt.redex.follow(process_ids, wait_s=wait_s, on_status=seen)
     for process_id, status in statuses.items():
         if status not in KNOWN_STATUSES:  # no poll got an answer: keep what the ledger has
             continue

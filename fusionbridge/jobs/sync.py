@@ -12,6 +12,7 @@ from fusionbridge.core import readings as aggregate
 from fusionbridge.core.inverters import ResolvedInverter
 from fusionbridge.core.models import KpiRow, Month, SourceKind, SourceRef
 from fusionbridge.core.sync_plan import daily_sync_needs, plan_sync, range_sync_needs
+from fusionbridge.evidence.raw import RawResponse, keep_since
 from fusionbridge.fusionsolar import wire
 from fusionbridge.jobs.baselines import take_baselines
 from fusionbridge.jobs.progress import Progress
@@ -87,17 +88,17 @@ async def sync(
     try:
         # One call, one commit: a sync cut short keeps every paced call it already made.
         for call, batch in rounds:
-            rows = await _fetch(rt, "month", batch, by_source, call.collect_at)
+            rows, raw = await _fetch(rt, "month", batch, by_source, call.collect_at)
             saved, new, found = await _record(
-                rt, rows, batch, by_source, set(call.months), monthly=True
+                rt, rows, batch, by_source, set(call.months), monthly=True, raw=raw
             )
             month_values, changed = month_values + saved, changed + new
             findings.extend(found)
             progress.step(f"month values {call.year}: {_count(len(batch))}")
         for day_call, batch in day_rounds:
-            rows = await _fetch(rt, "day", batch, by_source, day_call.collect_at)
+            rows, raw = await _fetch(rt, "day", batch, by_source, day_call.collect_at)
             saved, new, found = await _record(
-                rt, rows, batch, by_source, {day_call.month}, monthly=False
+                rt, rows, batch, by_source, {day_call.month}, monthly=False, raw=raw
             )
             day_values, changed = day_values + saved, changed + new
             findings.extend(found)
@@ -108,6 +109,7 @@ async def sync(
     findings.extend(
         await _cross_check(rt, inverters, needs_months={m for n in needs for m in n.months})
     )
+    await _prune_raw(rt)
     for finding in findings:
         log.warning(
             "sync.finding",
@@ -166,21 +168,22 @@ async def _fetch(
     sources: Iterable[SourceRef],
     by_source: dict[SourceRef, ResolvedInverter],
     at: datetime,
-) -> list[KpiRow]:
-    """The KPI rows of `sources`: one FusionSolar call when they come from `call_batches`."""
+) -> tuple[list[KpiRow], list[RawResponse]]:
+    """The KPI rows of `sources` and the raw answers they came in (one call per `call_batches`)."""
     devices = [by_source[s].device for s in sources if s.kind is SourceKind.DEVICE]
     plant_codes = sorted({s.id for s in sources if s.kind is SourceKind.PLANT})
     rows: list[KpiRow] = []
+    raw: list[RawResponse] = []
     known_devices = [d for d in devices if d is not None]
     if known_devices:
         rows += await rt.fusionsolar.device_kpi(
-            "month" if period == "month" else "day", known_devices, at
+            "month" if period == "month" else "day", known_devices, at, raw
         )
     if plant_codes:
         rows += await rt.fusionsolar.plant_kpi(
-            "month" if period == "month" else "day", plant_codes, at
+            "month" if period == "month" else "day", plant_codes, at, raw
         )
-    return rows
+    return rows, raw
 
 
 async def _record(
@@ -191,6 +194,7 @@ async def _record(
     months: set[Month],
     *,
     monthly: bool,
+    raw: Sequence[RawResponse] = (),
 ) -> tuple[int, int, list[aggregate.Finding]]:
     """Turn rows into readings for the asked months, save them in one transaction."""
     fetched_at = rt.clock.now()
@@ -210,7 +214,7 @@ async def _record(
             if (r.period if isinstance(r.period, Month) else Month.of(r.period)) in months
         ]
         findings += made.findings
-    changes = await rt.ledger.energy.save_readings(readings)
+    changes = await rt.ledger.energy.save_readings(readings, raw)
     return len(readings), len(changes), findings
 
 
@@ -241,6 +245,14 @@ async def _cross_check(
                 await rt.ledger.findings.replace(inverter.source, month, found, now)
             findings += found
     return findings
+
+
+async def _prune_raw(rt: Runtime) -> None:
+    """Raw answers older than `storage.keep_raw_months` go (SPEC §15); readings keep their ids."""
+    keep = rt.settings.storage.keep_raw_months
+    pruned = await rt.ledger.raw.prune_raw_responses(keep_since(rt.clock.now(), keep))
+    if pruned:
+        log.info("evidence.pruned", raw_responses=pruned, keep_raw_months=keep)
 
 
 def _count(sources: int) -> str:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -19,6 +19,7 @@ class MonthFacts:
     drift_kwh: Decimal | None = None
     last_error: str | None = None
     findings: tuple[str, ...] = ()
+    deadline: date | None = None  # the I-REC issuance deadline, overrides applied (None: the rule)
 
 
 @dataclass(frozen=True, slots=True)

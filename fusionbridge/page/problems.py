@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Literal
 
-from fusionbridge.core.deadlines import days_left
+from fusionbridge.core.deadlines import days_left, issue_deadline
 from fusionbridge.core.models import Month
 from fusionbridge.page.facts import InverterFacts, MonthFacts
 
@@ -127,7 +127,7 @@ def _inverter_problems(inverter: InverterFacts, now: datetime) -> Iterator[Probl
         if problem is not None:
             yield problem
             continue
-        left = days_left(month, now.date())
+        left = days_left(facts.deadline or issue_deadline(month), now.date())
         if facts.state in ("due", "fetched") and month < current and left <= DEADLINE_WARNING_DAYS:
             yield Problem(
                 "warning",

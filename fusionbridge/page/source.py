@@ -8,6 +8,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from fusionbridge.core.deadlines import issue_deadline
 from fusionbridge.core.due import describe_month
 from fusionbridge.core.inverters import ResolvedInverter, Target, resolve_inverters
 from fusionbridge.core.models import EnergyReading, Month, Plant, SourceRef, SubmissionState
@@ -188,7 +189,7 @@ def _inverter_facts(
             if raw is not None and raw.state not in known:
                 months[month] = MonthFacts(
                     month, reading.kwh if reading else None, raw.state, raw.drift_kwh,
-                    raw.last_error, notes,
+                    raw.last_error, notes, issue_deadline(month, settings.irec.deadlines),
                 )  # fmt: skip
                 continue
             described = describe_month(
@@ -200,6 +201,7 @@ def _inverter_facts(
             months[month] = MonthFacts(
                 month, reading.kwh if reading else None, described.state.value, drift,
                 record.last_error if record else None, notes,
+                issue_deadline(month, settings.irec.deadlines),
             )  # fmt: skip
         inverters.append(
             InverterFacts(

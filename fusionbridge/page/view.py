@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from fusionbridge.core.deadlines import days_left, irec_deadline
+from fusionbridge.core.deadlines import days_left, issue_deadline
 from fusionbridge.core.models import Month
 from fusionbridge.page.facts import InverterFacts, JobFacts, MonthFacts, PageFacts, PlantFacts
 from fusionbridge.page.problems import Problem, problems_of
@@ -133,8 +133,9 @@ def _cell(
     unfinished = state != "accepted" and month < today_month and kwh is not None
     shown = look(state)
     text = kwh_text(kwh)
-    deadline = irec_deadline(month).isoformat() if unfinished else None
-    left = days_left(month, now.date()) if unfinished else None
+    due_by = (facts.deadline if facts else None) or issue_deadline(month)
+    deadline = due_by.isoformat() if unfinished else None
+    left = days_left(due_by, now.date()) if unfinished else None
     error = facts.last_error if facts and state in PROBLEM_STATES else None
     return Cell(
         month=month,

@@ -7,7 +7,7 @@ window holds whatever mix of calls a run makes. Failures come back as `fusionbri
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Any, Final
 
@@ -39,6 +39,10 @@ log = get_logger(__name__)
 RequestHook = Callable[[str, str], None]
 NOT_TAKEN_STATUSES: Final = frozenset({502, 503, 504})
 """Gateway answers: the request never reached REDEX's application, so it may be repeated."""
+StatusHook = Callable[[int, str, str], Awaitable[None]]
+"""Called with (ProcessId, status, answer text) for every processing status polled."""
+Posted = tuple[wire.MonthlyAnswer, tuple[int, str] | None]
+"""What became of a submission, and REDEX's answer as received (HTTP status, body) if any."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +62,7 @@ class _Reply:
     body: Any
     retry_after: str | None = None
     token: str | None = field(default=None, repr=False)
+    text: str = field(default="", repr=False)
 
 
 class _TokenUnavailable(TransientError):
@@ -115,17 +120,17 @@ class RedexClient:
 
     # -- submissions ---------------------------------------------------------------------------
 
-    async def post_monthly(self, body: str) -> wire.MonthlyAnswer:
+    async def post_monthly(self, body: str) -> Posted:
         """POST exactly `body` once to monthly-data; what became of it, as the ledger records it."""
         return await self._post_once(
             _Request("monthly_data", "POST", wire.MONTHLY_PATH, body, once=True)
         )
 
-    async def post_days(self, body: str) -> wire.MonthlyAnswer:
+    async def post_days(self, body: str) -> Posted:
         """POST exactly `body` once to the daily batches endpoint (SPEC §11), by the same rule."""
         return await self._post_once(_Request("batches", "POST", BATCHES_PATH, body, once=True))
 
-    async def _post_once(self, request: _Request) -> wire.MonthlyAnswer:
+    async def _post_once(self, request: _Request) -> Posted:
         """One submission and what became of its items.
 
         REDEX has no idempotency key, so the POST is repeated only when it provably did not
@@ -137,10 +142,10 @@ class RedexClient:
             reply = await self._authorised(request)
         except _MaybeTaken as exc:
             log.warning("redex.batch_unconfirmed", endpoint=request.endpoint, error=str(exc))
-            return Unconfirmed(str(exc))
+            return Unconfirmed(str(exc)), None
         except (TransientError, RedexRateLimited) as exc:
             log.warning("redex.batch_pending", endpoint=request.endpoint, error=str(exc))
-            return Pending(str(exc))
+            return Pending(str(exc)), None
         answer = wire.monthly_answer(reply.status, reply.body)
         log.info(
             "redex.batch_answered",
@@ -148,21 +153,26 @@ class RedexClient:
             status=reply.status,
             outcome=type(answer).__name__,
         )
-        return answer
+        return answer, (reply.status, reply.text)
 
     # -- processing ----------------------------------------------------------------------------
 
     async def status(self, process_id: int) -> ProcessingStatus:
         """REDEX's processing status of one ProcessId."""
+        return (await self._status_answer(process_id))[0]
+
+    async def _status_answer(self, process_id: int) -> tuple[ProcessingStatus, str]:
         params = {"ProcessId": str(process_id)}
         request = _Request("statuses", "GET", wire.STATUS_PATH, params=params)
         reply = await self._authorised(request)
         if not 200 <= reply.status < 300:
             message = wire.message_of(reply.body, default="status query refused")
             raise RedexRequestError(reply.status, message)
-        return wire.parse_status(reply.body, process_id)
+        return wire.parse_status(reply.body, process_id), reply.text
 
-    async def follow(self, process_ids: Iterable[int], *, wait_s: float) -> dict[int, str]:
+    async def follow(
+        self, process_ids: Iterable[int], *, wait_s: float, on_status: StatusHook | None = None
+    ) -> dict[int, str]:
         """Poll until every ProcessId is Success or Failed, or `wait_s` has passed.
 
         Every id is polled at least once; rounds then repeat with growing spacing while time
@@ -175,7 +185,7 @@ class RedexClient:
         while waiting:
             for process_id in list(waiting):
                 try:
-                    found = await self.status(process_id)
+                    found, text = await self._status_answer(process_id)
                 except RedexRequestError as exc:
                     log.warning("redex.status_refused", process_id=process_id, error=str(exc))
                     waiting.remove(process_id)
@@ -184,6 +194,8 @@ class RedexClient:
                     log.warning("redex.status_unavailable", process_id=process_id, error=str(exc))
                     break
                 latest[process_id] = found.status
+                if on_status is not None:
+                    await on_status(process_id, found.status, text)
                 if found.is_final:
                     waiting.remove(process_id)
                     log.info("redex.process_final", process_id=process_id, status=found.status)
@@ -297,14 +309,14 @@ class RedexClient:
         if status >= 500:
             raise _MaybeTaken(f"REDEX answered {endpoint} with HTTP {status}")
         if status == 429:
-            return _Reply(status, None, retry_after, token)
+            return _Reply(status, None, retry_after, token, text)
         try:
             parsed = json.loads(text) if text.strip() else None
         except ValueError as exc:
             if 200 <= status < 300 and not request.once:
                 raise UnexpectedResponseError(f"REDEX {endpoint} answer is not JSON", text) from exc
             parsed = {"Message": f"HTTP {status}: {text[:200]}"}
-        return _Reply(status, parsed, retry_after, token)
+        return _Reply(status, parsed, retry_after, token, text)
 
     def _count(self, endpoint: str, outcome: str) -> None:
         if self._on_request is not None:

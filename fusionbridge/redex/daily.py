@@ -51,7 +51,7 @@ async def submit_days(
             await before_send(remaining)
             # Should this raise (a refused credential, a cancelled task), the request stays open
             # in the ledger like a crash's: the next run sends its days once more.
-            answer = await client.post_days(daily_wire.dumps_batch(remaining))
+            answer, _received = await client.post_days(daily_wire.dumps_batch(remaining))
             done, remaining = _per_device(answer, remaining)
             await after_send(done)
             outcomes.extend(done)

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import EnergyReading, Month, SourceRef
+from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.store.columns import (
     decimal,
     decimal_text,
@@ -18,6 +19,7 @@ from fusionbridge.store.columns import (
     period_text,
 )
 from fusionbridge.store.database import Database, Row, Transaction
+from fusionbridge.store.raw_responses import insert_raw_responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,19 +44,22 @@ _DAILY = _Table(
     existing="""SELECT e.source, e.day, e.kwh FROM json_each(?) AS j
         JOIN daily_energy AS e
         ON e.source = json_extract(j.value, '$[0]') AND e.day = json_extract(j.value, '$[1]')""",
-    upsert="""INSERT INTO daily_energy (source, day, kwh, raw, key, fetched_at)
-        VALUES (?, ?, ?, ?, ?, ?)
+    upsert="""INSERT INTO daily_energy (source, day, kwh, raw, key, fetched_at, raw_response_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (source, day) DO UPDATE SET kwh = excluded.kwh, raw = excluded.raw,
-            key = excluded.key, fetched_at = excluded.fetched_at""",
+            key = excluded.key, fetched_at = excluded.fetched_at,
+            raw_response_id = excluded.raw_response_id""",
 )
 _MONTHLY = _Table(
     existing="""SELECT e.source, e.month, e.kwh FROM json_each(?) AS j
         JOIN monthly_energy AS e
         ON e.source = json_extract(j.value, '$[0]') AND e.month = json_extract(j.value, '$[1]')""",
-    upsert="""INSERT INTO monthly_energy (source, month, kwh, raw, key, fetched_at)
-        VALUES (?, ?, ?, ?, ?, ?)
+    upsert="""INSERT INTO monthly_energy
+            (source, month, kwh, raw, key, fetched_at, raw_response_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?)
         ON CONFLICT (source, month) DO UPDATE SET kwh = excluded.kwh, raw = excluded.raw,
-            key = excluded.key, fetched_at = excluded.fetched_at""",
+            key = excluded.key, fetched_at = excluded.fetched_at,
+            raw_response_id = excluded.raw_response_id""",
 )
 
 
@@ -65,11 +70,14 @@ class EnergyRecords:
         self._db = db
         self.clock = clock
 
-    async def save_readings(self, readings: Iterable[EnergyReading]) -> list[ReadingChange]:
+    async def save_readings(
+        self, readings: Iterable[EnergyReading], responses: Sequence[RawResponse] = ()
+    ) -> list[ReadingChange]:
         """Upsert readings in one transaction; which (source, period) are new or changed.
 
         An unchanged value still refreshes raw text, key and `fetched_at` (the latest fetch that
-        confirmed it); a new or changed one also appends a row to `energy_history`.
+        confirmed it); a new or changed one also appends a row to `energy_history`. The raw
+        `responses` the readings came from are kept once each and linked from every row.
         """
         latest: dict[tuple[str, str], EnergyReading] = {}
         for reading in readings:
@@ -77,8 +85,9 @@ class EnergyRecords:
         days = {k: r for k, r in latest.items() if not isinstance(r.period, Month)}
         months = {k: r for k, r in latest.items() if isinstance(r.period, Month)}
         async with self._db.transaction() as tx:
-            changes = await _save(tx, _DAILY, days)
-            changes += await _save(tx, _MONTHLY, months)
+            links = await insert_raw_responses(tx, responses)
+            changes = await _save(tx, _DAILY, days, links)
+            changes += await _save(tx, _MONTHLY, months, links)
         return changes
 
     async def monthly(
@@ -131,7 +140,10 @@ class EnergyRecords:
 
 
 async def _save(
-    tx: Transaction, table: _Table, readings: dict[tuple[str, str], EnergyReading]
+    tx: Transaction,
+    table: _Table,
+    readings: dict[tuple[str, str], EnergyReading],
+    links: Mapping[str, int],
 ) -> list[ReadingChange]:
     if not readings:
         return []
@@ -140,7 +152,7 @@ async def _save(
         (row[0], row[1]): decimal(row[2]) for row in await tx.fetchall(table.existing, (keys,))
     }
     changes: list[ReadingChange] = []
-    history: list[tuple[str, str, str, str | None, str, str, str]] = []
+    history: list[tuple[str, str, str, str | None, str, str, str, int | None]] = []
     for key, reading in readings.items():
         previous = stored.get(key)
         if previous is not None and previous == reading.kwh:
@@ -154,18 +166,27 @@ async def _save(
                 reading.raw,
                 reading.key,
                 instant_text(reading.fetched_at),
+                links.get(reading.source.id),
             )
         )
     await tx.executemany(
         table.upsert,
         [
-            (*key, decimal_text(r.kwh), r.raw, r.key, instant_text(r.fetched_at))
+            (
+                *key,
+                decimal_text(r.kwh),
+                r.raw,
+                r.key,
+                instant_text(r.fetched_at),
+                links.get(r.source.id),
+            )
             for key, r in readings.items()
         ],
     )
     await tx.executemany(
-        """INSERT INTO energy_history (source, period, kwh, previous_kwh, raw, key, fetched_at)
-        VALUES (?, ?, ?, ?, ?, ?, ?)""",
+        """INSERT INTO energy_history
+            (source, period, kwh, previous_kwh, raw, key, fetched_at, raw_response_id)
+        VALUES (?, ?, ?, ?, ?, ?, ?, ?)""",
         history,
     )
     return changes

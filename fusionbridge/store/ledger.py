@@ -16,8 +16,11 @@ from fusionbridge.store.job_runs import JobRecords
 from fusionbridge.store.leases import LeaseRecords
 from fusionbridge.store.live import LiveRecords
 from fusionbridge.store.migrations import migrate
+from fusionbridge.store.notifications import NotificationRecords
 from fusionbridge.store.oauth import OAuthRecords
 from fusionbridge.store.pacing import PacingRecords
+from fusionbridge.store.raw_responses import RawResponseRecords
+from fusionbridge.store.redex_log import RedexLogRecords
 from fusionbridge.store.submissions import SubmissionRecords
 
 
@@ -38,6 +41,9 @@ class Ledger:
         self.days = DaySubmissionRecords(db, clock)
         self.leases = LeaseRecords(db, clock)
         self.live = LiveRecords(db, clock)
+        self.raw = RawResponseRecords(db, clock)
+        self.redex_log = RedexLogRecords(db, clock)
+        self.notifications = NotificationRecords(db, clock)
 
     @property
     def location(self) -> str:

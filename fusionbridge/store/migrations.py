@@ -315,6 +315,51 @@ MIGRATIONS: tuple[tuple[str, ...], ...] = (
             fetched_at TEXT NOT NULL
         ) STRICT""",
     ),
+    (
+        # SPEC §15 evidence: raw FusionSolar answers, REDEX answers and status history, and the
+        # notifications already sent (so none is repeated across restarts and replicas).
+        """CREATE TABLE raw_responses (
+            id INTEGER PRIMARY KEY,
+            endpoint TEXT NOT NULL,
+            request TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            sha256 TEXT NOT NULL,
+            size INTEGER NOT NULL,
+            codec TEXT NOT NULL,
+            body BLOB NOT NULL
+        ) STRICT""",
+        "CREATE INDEX raw_responses_by_time ON raw_responses (fetched_at)",
+        "ALTER TABLE daily_energy ADD COLUMN raw_response_id INTEGER",
+        "ALTER TABLE monthly_energy ADD COLUMN raw_response_id INTEGER",
+        "ALTER TABLE energy_history ADD COLUMN raw_response_id INTEGER",
+        """CREATE TABLE push_answers (
+            request_id INTEGER PRIMARY KEY REFERENCES push_requests (id),
+            http_status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        ) STRICT""",
+        """CREATE TABLE process_statuses (
+            id INTEGER PRIMARY KEY,
+            process_id INTEGER NOT NULL,
+            status TEXT NOT NULL,
+            body TEXT NOT NULL,
+            seen_at TEXT NOT NULL
+        ) STRICT""",
+        "CREATE INDEX process_statuses_by_process ON process_statuses (process_id, id)",
+        """CREATE TABLE notifications (
+            key TEXT PRIMARY KEY,
+            kind TEXT NOT NULL,
+            title TEXT NOT NULL,
+            body TEXT NOT NULL,
+            detected_at TEXT NOT NULL,
+            state TEXT NOT NULL CHECK (state IN ('sending', 'sent', 'failed')),
+            attempts INTEGER NOT NULL DEFAULT 0,
+            claimed_by TEXT,
+            claimed_at TEXT,
+            delivered_at TEXT,
+            last_error TEXT
+        ) STRICT""",
+    ),
 )
 
 SCHEMA_VERSION = len(MIGRATIONS)

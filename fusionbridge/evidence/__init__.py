@@ -1,0 +1,1 @@
+"""Evidence a certificate verifier asks for: raw upstream bytes, hashes, bundles and exports."""

@@ -1,0 +1,1 @@
+"""Notifications (SPEC §15): pure event detection, Apprise delivery, once per event."""
