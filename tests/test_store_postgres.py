@@ -91,7 +91,12 @@ def _sqlite_columns(path: Path) -> dict[str, list[tuple[str, str, bool, bool]]]:
         for table in tables:
             rows = conn.execute(f"PRAGMA table_info({table})").fetchall()
             out[table] = [
-                (name, {"INTEGER": "bigint", "TEXT": "text", "BLOB": "bytea"}[kind], bool(notnull), pk > 0)
+                (
+                    name,
+                    {"INTEGER": "bigint", "TEXT": "text", "BLOB": "bytea"}[kind],
+                    bool(notnull),
+                    pk > 0,
+                )
                 for _, name, kind, notnull, _, pk in rows
             ]
     return out
