@@ -20,16 +20,19 @@ import aiohttp
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import Device, KpiRow, Plant
 from fusionbridge.errors import (
+    ConnectFailed,
     DailyCapError,
     FusionSolarApiError,
     FusionSolarLoginError,
     FusionSolarRateLimited,
+    PlatformThrottled,
+    SessionExpired,
     TransientError,
     UpstreamError,
 )
 from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.pacing import Pacer, RetryPolicy
-from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed, LoginSession
+from fusionbridge.fusionsolar.session import Answer, BeforeSend, LoginSession
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import FusionSolarSettings
@@ -68,11 +71,11 @@ def make_session(settings: FusionSolarSettings) -> aiohttp.ClientSession:
 
 
 def _outcome(exc: BaseException) -> str:
-    if isinstance(exc, wire.SessionExpired):
+    if isinstance(exc, SessionExpired):
         return "session_expired"
     if isinstance(exc, DailyCapError):
         return "daily_cap"
-    if isinstance(exc, wire.PlatformThrottled):
+    if isinstance(exc, PlatformThrottled):
         return "throttled"
     if isinstance(exc, FusionSolarRateLimited):
         return "rate_limited"
@@ -196,12 +199,12 @@ class FusionSolarClient:
         token = await self._login.token()
         try:
             return await self._call_paced(endpoint, body, token)
-        except wire.SessionExpired:
+        except SessionExpired:
             log.info("fusionsolar.session_expired", endpoint=endpoint)
             token = await self._login.token(stale=token)
             try:
                 return await self._call_paced(endpoint, body, token)
-            except wire.SessionExpired as exc:
+            except SessionExpired as exc:
                 raise FusionSolarApiError(
                     wire.FailCode.NOT_LOGGED_IN,
                     "session refused right after a fresh login; "
@@ -234,7 +237,7 @@ class FusionSolarClient:
 
     def _rate_limit_wait(self, endpoint: str, exc: FusionSolarRateLimited, attempt: int) -> float:
         """407: the next window, a little later each time; 403/429: a minute, doubling."""
-        if isinstance(exc, wire.PlatformThrottled):
+        if isinstance(exc, PlatformThrottled):
             self._throttle_streak[endpoint] += 1
             wait = self._retry.throttle_wait(self._throttle_streak[endpoint])
         else:

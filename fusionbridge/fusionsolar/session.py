@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from fusionbridge.clock import Clock
 from fusionbridge.errors import (
+    ConnectFailed,
     FusionSolarLoginError,
     FusionSolarRateLimited,
     LoginQuotaError,
@@ -47,10 +48,6 @@ class Answer:
     status: int
     text: str
     token: str | None = None
-
-
-class ConnectFailed(TransientError):
-    """No connection could be made, so the request never reached Huawei."""
 
 
 BeforeSend = Callable[[], Awaitable[None]]
