@@ -10,13 +10,16 @@ from collections.abc import Awaitable, Callable
 from fusionbridge import __version__
 from fusionbridge.app import Runtime, open_runtime
 from fusionbridge.daemon.lifecycle import SHUTDOWN_GRACE_S, Daemon
+from fusionbridge.daemon.memory import release_memory
 from fusionbridge.daemon.schedule import JobName, Schedule
 from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.daemon.view import DaemonStatus
-from fusionbridge.daemon.web import build_app, start_server
+from fusionbridge.daemon.web import build_app
 from fusionbridge.errors import LedgerError
 from fusionbridge.jobs.runner import PUSH_WAIT_S, JobRunner
+from fusionbridge.jobs.sources import nothing_configured
 from fusionbridge.logs import get_logger
+from fusionbridge.serving import start_server
 from fusionbridge.settings import Settings
 
 log = get_logger(__name__)
@@ -56,11 +59,7 @@ class DaemonApp:
 
     async def serve(self, host: str, port: int, *, on_ready: OnReady | None = None) -> int:
         """Listen, run the daemon until SIGTERM/SIGINT or a fatal error; the exit status."""
-        if not self.rt.settings.inverters:
-            log.warning(
-                "run.nothing_configured",
-                hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
-            )
+        nothing_configured(self.rt.settings, "run")
         try:
             runner, bound = await start_server(build_app(self.view, self.rt.metrics), host, port)
         except OSError as exc:
@@ -102,6 +101,7 @@ class DaemonApp:
     async def run_job(self, job: JobName) -> None:
         """One scheduled job; a sync wakes the push, a dead ledger stops the daemon."""
         ok = await self.runner.run(job)
+        release_memory()  # the daemon idles until the next trigger: not at its busiest size
         if ok is None:
             self.daemon.stop()
             return

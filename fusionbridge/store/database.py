@@ -71,6 +71,7 @@ class Database:
         self._conn = conn
         self._lock = asyncio.Lock()
         self.path = path
+        self.generation = 0  # bumped by every committed transaction: a cheap "ledger changed"
 
     @classmethod
     async def connect(cls, path: Path) -> Database:
@@ -111,6 +112,7 @@ class Database:
                 yield Transaction(self._conn)
                 with translated("commit"):
                     await _finish(self._conn.execute("COMMIT"))
+                self.generation += 1
             except BaseException:
                 # also after a failed COMMIT, which can leave the transaction open
                 with suppress(sqlite3.Error, ValueError):

@@ -8,6 +8,7 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
+from functools import cache
 
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import EnergyReading, Month, SourceRef
@@ -83,19 +84,24 @@ class EnergyRecords:
         return changes
 
     async def monthly(
-        self, sources: Iterable[SourceRef] | None = None
+        self, sources: Iterable[SourceRef] | None = None, *, latest: int | None = None
     ) -> dict[tuple[SourceRef, Month], EnergyReading]:
-        """Monthly readings, of every source or only of `sources`."""
+        """Monthly readings, of every source or only of `sources`; only the `latest` N of each."""
         wanted = None if sources is None else json.dumps(sorted({str(s) for s in sources}))
         rows = await self._db.fetchall(
-            """SELECT source, month, kwh, raw, key, fetched_at FROM monthly_energy
-            WHERE ?1 IS NULL OR source IN (SELECT value FROM json_each(?1))
+            """SELECT source, month, kwh, raw, key, fetched_at FROM (
+                SELECT *, ROW_NUMBER() OVER (PARTITION BY source ORDER BY month DESC) AS age
+                FROM monthly_energy
+                WHERE ?1 IS NULL OR source IN (SELECT value FROM json_each(?1)))
+            WHERE ?2 IS NULL OR age <= ?2
             ORDER BY source, month""",
-            (wanted,),
+            (wanted, latest),
         )
+        # Thousands of rows name a few distinct sources: parse each text once.
+        source_of = cache(SourceRef.parse)
         result: dict[tuple[SourceRef, Month], EnergyReading] = {}
         for row in rows:
-            source, month = SourceRef.parse(row["source"]), Month.parse(row["month"])
+            source, month = source_of(row["source"]), Month.parse(row["month"])
             result[source, month] = _reading(row, source, month)
         return result
 

@@ -59,6 +59,15 @@ class Ledger:
     async def close(self) -> None:
         await self._db.close()
 
+    async def change_marker(self) -> tuple[int, int]:
+        """Changes whenever the ledger may have changed: this process's commits, then others'.
+
+        `PRAGMA data_version` moves when another connection (a `push` command next to the
+        daemon) commits; this connection's own commits are counted by the database.
+        """
+        row = await self._db.fetchone("PRAGMA data_version")
+        return self._db.generation, int(row[0]) if row is not None else 0
+
     async def integrity_check(self) -> list[str]:
         """SQLite's own verdict on the file: `["ok"]` when sound."""
         rows = await self._db.fetchall("PRAGMA integrity_check")
