@@ -5,6 +5,7 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from fusionbridge import __version__
@@ -101,6 +102,8 @@ class DaemonApp:
     async def run_job(self, job: JobName) -> None:
         """One scheduled job; a sync wakes the push, a dead ledger stops the daemon."""
         ok = await self.runner.run(job)
+        with contextlib.suppress(LedgerError):
+            await self.rt.ledger.release_memory()
         release_memory()  # the daemon idles until the next trigger: not at its busiest size
         if ok is None:
             self.daemon.stop()

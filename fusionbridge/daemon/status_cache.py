@@ -12,11 +12,11 @@ from __future__ import annotations
 import asyncio
 import json
 from collections import OrderedDict
-from collections.abc import Iterable, Mapping
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
 from fusionbridge.app import Runtime
@@ -44,6 +44,8 @@ JOBS = ("sync", "push")
 PENDING_STATES = (SubmissionState.DUE, SubmissionState.SENDING, SubmissionState.SENT)
 FAILED_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
 _PARAMETERS = ("months", "inverter")
+K = TypeVar("K")
+V = TypeVar("V")
 
 
 @dataclass(frozen=True)
@@ -105,6 +107,7 @@ class StatusCache:
         self._marker: tuple[int, int] | None = None
         self._valid_until: datetime | None = None
         self._bodies: OrderedDict[StatusQuery, bytes] = OrderedDict()
+        self._counts: dict[None, dict[str, int]] = {}
         self._lock = asyncio.Lock()
         settings = rt.settings
         self._zones = {settings.zone()} | {
@@ -113,34 +116,45 @@ class StatusCache:
 
     async def body(self, query: StatusQuery) -> bytes:
         """The members of the document's ledger part (no braces); the same object until a change."""
+        body = await self._get(self._bodies, query, lambda now: self._build(query, now))
+        self._bodies.move_to_end(query)
+        while len(self._bodies) > CACHED_QUERIES:
+            self._bodies.popitem(last=False)
+        return body
+
+    async def counts(self) -> dict[str, int]:
+        """Inverter-months per state over every month the ledger knows (the submissions gauge)."""
+        return await self._get(self._counts, None, self._count)
+
+    async def _get(self, store: dict[K, V], key: K, build: Callable[[datetime], Awaitable[V]]) -> V:
         await self._forget_if_changed()
-        cached = self._bodies.get(query)
-        if cached is not None:
-            self._bodies.move_to_end(query)
-            return cached
+        if key in store:
+            return store[key]
         async with self._lock:  # a burst after a change builds once, the others wait for it
             marker = await self._forget_if_changed()
-            cached = self._bodies.get(query)
-            if cached is not None:
-                return cached
+            if key in store:
+                return store[key]
             now = self.rt.clock.now()
-            body = await self._build(query, now)
+            value = await build(now)
             self._marker = marker
             self._valid_until = next_calendar_change(
                 now, self._zones, self.rt.settings.schedule.rules()
             )
-            self._bodies[query] = body
-            while len(self._bodies) > CACHED_QUERIES:
-                self._bodies.popitem(last=False)
-            return body
+            store[key] = value
+            return value
 
     async def _forget_if_changed(self) -> tuple[int, int]:
         marker = await self.rt.ledger.change_marker()
         expired = self._valid_until is not None and self.rt.clock.now() >= self._valid_until
         if marker != self._marker or expired:
             self._bodies.clear()
+            self._counts.clear()
             self._marker, self._valid_until = None, None
         return marker
+
+    async def _count(self, now: datetime) -> dict[str, int]:
+        rt = self.rt
+        return await asyncio.to_thread(_count_apart, rt.settings, rt.ledger.path, rt.clock, now)
 
     async def _build(self, query: StatusQuery, now: datetime) -> bytes:
         rt = self.rt
@@ -159,6 +173,16 @@ class StatusCache:
             duration_s=round(rt.clock.monotonic() - started, 3),
         )
         return body
+
+
+def _count_apart(settings: Settings, path: Path, clock: Clock, now: datetime) -> dict[str, int]:
+    """Every inverter-month's state, counted in a worker thread on its own ledger connection."""
+
+    async def load() -> LedgerFacts:
+        async with Ledger.open(path, clock) as ledger:
+            return await load_facts(settings, ledger)
+
+    return state_counts(status_lines(settings, asyncio.run(load()), now))
 
 
 def _build_apart(

@@ -11,7 +11,6 @@ from fusionbridge.app import Runtime
 from fusionbridge.core.health import readiness_failures
 from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
-from fusionbridge.daemon.status import ledger_status, state_counts
 from fusionbridge.daemon.status_cache import StatusCache, iso, parse_query
 from fusionbridge.errors import LedgerError
 from fusionbridge.jobs.runner import JobRunner
@@ -75,12 +74,12 @@ class DaemonStatus:
     async def refresh_metrics(self) -> None:
         rt = self.rt
         try:
-            lines = await ledger_status(rt.settings, rt.ledger, rt.clock.now())
+            counts = await self.cache.counts()  # counted again only when the ledger changed
             runs = await rt.ledger.jobs.runs()
         except LedgerError:
             return
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
-        rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
+        rt.metrics.set_submissions({s.value: 0 for s in shown} | counts)
         for name, run in runs.items():
             if run.last_success_at is not None:
                 rt.metrics.job_last_success.labels(job=name).set(run.last_success_at.timestamp())

@@ -68,6 +68,10 @@ class Ledger:
         row = await self._db.fetchone("PRAGMA data_version")
         return self._db.generation, int(row[0]) if row is not None else 0
 
+    async def release_memory(self) -> None:
+        """Let SQLite drop its page cache; the next read refills it from the file (or the OS)."""
+        await self._db.fetchall("PRAGMA shrink_memory")
+
     async def integrity_check(self) -> list[str]:
         """SQLite's own verdict on the file: `["ok"]` when sound."""
         rows = await self._db.fetchall("PRAGMA integrity_check")
