@@ -134,6 +134,26 @@ async def test_the_document_is_rebuilt_only_when_the_ledger_or_the_calendar_move
         assert await daemon.stop() == 0
 
 
+async def test_metrics_count_states_again_only_after_a_ledger_change(
+    world: World, tmp_path: Path
+) -> None:
+    settings = world.settings(tmp_path)
+    async with running(settings, world.clock) as daemon:
+        cache = daemon.app.view.cache
+        for _ in range(3):
+            _, metrics = await daemon.get("/metrics")
+            assert 'fusionbridge_submissions{state="accepted"} 2.0' in metrics
+        assert cache.counts_built == 1
+        async with Ledger.open(settings.storage.path, world.clock) as other:
+            await other.jobs.started("push", world.clock.now())
+        for _ in range(2):
+            _, metrics = await daemon.get("/metrics")
+            assert 'fusionbridge_submissions{state="accepted"} 2.0' in metrics
+        assert cache.counts_built == 2
+        assert cache.builds == 0  # /metrics builds no /status document
+        assert await daemon.stop() == 0
+
+
 def test_parse_query_defaults_to_three_months_of_every_inverter() -> None:
     assert parse_query([], ["INV-A"]) == StatusQuery(3, None)
     assert parse_query([("months", "13"), ("inverter", "INV-A")], ["INV-A"]) == StatusQuery(

@@ -103,7 +103,8 @@ class StatusCache:
 
     def __init__(self, rt: Runtime) -> None:
         self.rt = rt
-        self.builds = 0
+        self.builds = 0  # /status bodies built, for tests and the benchmark
+        self.counts_built = 0  # submission-state counts for /metrics
         self._marker: tuple[int, int] | None = None
         self._valid_until: datetime | None = None
         self._bodies: OrderedDict[StatusQuery, bytes] = OrderedDict()
@@ -154,7 +155,9 @@ class StatusCache:
 
     async def _count(self, now: datetime) -> dict[str, int]:
         rt = self.rt
-        return await asyncio.to_thread(_count_apart, rt.settings, rt.ledger.path, rt.clock, now)
+        counts = await asyncio.to_thread(_count_apart, rt.settings, rt.ledger.path, rt.clock, now)
+        self.counts_built += 1
+        return counts
 
     async def _build(self, query: StatusQuery, now: datetime) -> bytes:
         rt = self.rt
