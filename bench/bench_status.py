@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import sys
 import tempfile
 import time
@@ -198,6 +199,7 @@ async def measure(inverters: int, requests: int) -> None:
         started = time.perf_counter()
         await fill_ledger(config, first)
         print(f"inverters                    {inverters}")
+        print(f"load average (1 min)         {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs")
         print(f"ledger filled from           {first} ({time.perf_counter() - started:.0f} s)")
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -238,6 +240,7 @@ async def measure(inverters: int, requests: int) -> None:
                 await burst(process.pid, base, requests),
             )
             print(f"daemon RSS after             {sample(process.pid).rss_kib / 1024:.1f} MiB")
+            print(f"load average (1 min)         {os.getloadavg()[0]:.2f}")
         finally:
             process.terminate()
             await asyncio.wait_for(process.wait(), 15)
