@@ -235,9 +235,6 @@ class Fleet:
         """The plant's days: the sum of its inverters that have a value (ongrid: 7/10 of it)."""
         return _plant_month(self, code, month, metric)
 
-    def plant_day(self, code: str, day: date, metric: str = "inverter_power") -> tuple[Style, int]:
-        return self.plant_days(code, Month.of(day), metric)[day.day - 1]
-
 
 def month_total(days: Sequence[tuple[Style, int]], up_to: int | None = None) -> int | None:
     """Exact milli-kWh sum of the valued days (up to day `up_to`); None when no day has a value."""
