@@ -29,6 +29,7 @@ from fusionbridge.daemon.status import (
     state_counts,
     status_lines,
 )
+from fusionbridge.errors import LedgerError
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
@@ -178,14 +179,25 @@ class StatusCache:
         return body
 
 
-def _count_apart(settings: Settings, path: Path, clock: Clock, now: datetime) -> dict[str, int]:
-    """Every inverter-month's state, counted in a worker thread on its own ledger connection."""
+def _read_facts(
+    settings: Settings, path: Path, clock: Clock, *, only: str | None, latest: int | None
+) -> LedgerFacts:
+    """The facts through this worker thread's own loop and connection (never creating a ledger)."""
+    if not path.exists():
+        raise LedgerError(f"ledger read failed: {path.name} is gone")
 
     async def load() -> LedgerFacts:
         async with Ledger.open(path, clock) as ledger:
-            return await load_facts(settings, ledger)
+            return await load_facts(settings, ledger, only=only, latest=latest)
 
-    return state_counts(status_lines(settings, asyncio.run(load()), now))
+    return asyncio.run(load())
+
+
+def _count_apart(settings: Settings, path: Path, clock: Clock, now: datetime) -> dict[str, int]:
+    """Every inverter-month's state, counted in a worker thread on its own ledger connection."""
+
+    facts = _read_facts(settings, path, clock, only=None, latest=None)
+    return state_counts(status_lines(settings, facts, now))
 
 
 def _build_apart(
@@ -203,11 +215,7 @@ def _build_apart(
     on the daemon's loop that would be a second without /livez.
     """
 
-    async def load() -> LedgerFacts:
-        async with Ledger.open(path, clock) as ledger:
-            return await load_facts(settings, ledger, only=query.inverter, latest=query.months)
-
-    facts = asyncio.run(load())
+    facts = _read_facts(settings, path, clock, only=query.inverter, latest=query.months)
     lines = status_lines(settings, facts, now, last_months=query.months, only=query.inverter)
     counts = state_counts(lines)
     summary = {
