@@ -154,6 +154,20 @@ async def test_metrics_count_states_again_only_after_a_ledger_change(
         assert await daemon.stop() == 0
 
 
+async def test_a_removed_ledger_file_is_reported_not_recreated(
+    world: World, tmp_path: Path
+) -> None:
+    settings = world.settings(tmp_path)
+    async with running(settings, world.clock) as daemon:
+        settings.storage.path.unlink()
+        status, document = await daemon.json("/status")
+        assert status == 200
+        assert document["error"] == "ledger read failed: ledger.db is gone"
+        assert "inverters" not in document
+        assert not settings.storage.path.exists()
+        assert await daemon.stop() == 0
+
+
 def test_parse_query_defaults_to_three_months_of_every_inverter() -> None:
     assert parse_query([], ["INV-A"]) == StatusQuery(3, None)
     assert parse_query([("months", "13"), ("inverter", "INV-A")], ["INV-A"]) == StatusQuery(
