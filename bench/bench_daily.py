@@ -28,7 +28,7 @@ from typing import Any
 from bench.bench_pipeline import BATCH, run_child, toml_text, type_batches
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Month, month_range, round_kwh
-from fusionbridge.daemon.web import serve_on_loopback
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.simulator.fleet import COUNTER_EPOCH, FleetSpec, kwh, month_total
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import API_KEY, CLIENT_ID, CLIENT_SECRET, RedexSimulator

@@ -29,13 +29,13 @@ from typing import Any
 from fusionbridge.app import Tuning, open_runtime
 from fusionbridge.clock import VirtualClock
 from fusionbridge.core.models import Month, month_range
-from fusionbridge.daemon.web import serve_on_loopback
 from fusionbridge.evidence.bundle import build_files, zip_bytes
 from fusionbridge.evidence.gather import gather
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import configure_logging
 from fusionbridge.retry import REDEX_RETRY
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.settings import Settings
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig

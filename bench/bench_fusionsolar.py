@@ -24,7 +24,7 @@ from zoneinfo import ZoneInfo
 
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Month, month_range
-from fusionbridge.fusionsolar import wire
+from fusionbridge.core.sync_plan import collect_instant
 from fusionbridge.fusionsolar.client import FusionSolarClient, make_session
 from fusionbridge.fusionsolar.state import MemoryPacingStore
 from fusionbridge.logs import configure_logging
@@ -78,7 +78,8 @@ async def run(plants: int, inverters: int, interval_s: float, count: int) -> Res
             rows = []
             for year in years:
                 newest = max(m for m in months if m.year == year)
-                at = wire.inside_month(newest, ZONE)
+                at = collect_instant(newest, clock.now())
+                assert at is not None, newest
                 rows += await client.device_kpi("month", inverters_found, at)
             wall = time.perf_counter() - started
     zones = {d.id: sim.fleet.zone_of(d) for d in sim.fleet.inverters()}

@@ -1,6 +1,6 @@
 """Idle footprint of `fusionbridge run`: resident memory after start, CPU while nothing is due.
 
-Run with `uv run python -m bench.bench_idle [--seconds 60]`. Both simulators are served from this
+Run with `uv run python -m bench.bench_idle [--seconds 60] [--inverters 20,1000]`. Both simulators are served from this
 process on loopback; the daemon is a real child process that catches up (one sync, one push),
 reports ready, and then should sleep until its next trigger. Figures come from /proc (Linux).
 """
@@ -19,7 +19,7 @@ from pathlib import Path
 
 import aiohttp
 
-from fusionbridge.daemon.web import serve_on_loopback
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
@@ -97,7 +97,7 @@ async def wait_ready(process: asyncio.subprocess.Process) -> int:
     raise RuntimeError("the daemon ended before it was ready")
 
 
-async def measure(seconds: float, inverters: int) -> None:
+async def measure(seconds: float, inverters: int) -> dict[str, str]:
     fusionsolar = FusionSolarSimulator(
         SimulatorConfig(
             fleet=FleetSpec(plants=max(1, inverters // 10), inverters=inverters),
@@ -144,25 +144,33 @@ async def measure(seconds: float, inverters: int) -> None:
             await fs_runner.cleanup()
     busy = end.cpu_s - start.cpu_s
     window = end.at - start.at
-    print(f"inverters configured      {inverters}")
-    print(f"/readyz after catch-up    {ready}")
-    print(f"RSS after start           {start.rss_kib / 1024:.1f} MiB")
-    print(f"RSS after idling          {end.rss_kib / 1024:.1f} MiB")
-    print(f"threads                   {end.threads}")
-    print(
-        f"CPU while idle            {busy:.2f} s over {window:.0f} s "
-        f"({100 * busy / window:.3f} %, clock tick {1 / TICKS:.2f} s)"
-    )
-    print(f"upstream requests idle    {requests_during}")
-    print(f"exit status on SIGTERM    {process.returncode}")
+    return {
+        "inverters configured": str(inverters),
+        "/readyz after catch-up": str(ready),
+        "RSS after start": f"{start.rss_kib / 1024:.1f} MiB",
+        "RSS after idling": f"{end.rss_kib / 1024:.1f} MiB",
+        "threads": str(end.threads),
+        "CPU while idle": f"{busy:.2f} s / {window:.0f} s ({100 * busy / window:.3f} %)",
+        "upstream requests idle": str(requests_during),
+        "exit status on SIGTERM": str(process.returncode),
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--seconds", type=float, default=60.0, help="idle window (default 60)")
-    parser.add_argument("--inverters", type=int, default=20, help="configured inverters")
+    parser.add_argument(
+        "--inverters",
+        type=lambda text: [int(n) for n in text.split(",")],
+        default=[20, 1000],
+        help="configured inverters, one daemon each, side by side (default 20,1000)",
+    )
     args = parser.parse_args()
-    asyncio.run(measure(args.seconds, args.inverters))
+    columns = [asyncio.run(measure(args.seconds, count)) for count in args.inverters]
+    for label in columns[0]:
+        cells = "".join(f"{column[label]:>28}" for column in columns)
+        print(f"{label:<24}{cells}")
+    print(f"(CPU clock tick {1 / TICKS:.2f} s; target: RSS after idling <= 70 MiB at 1,000)")
 
 
 if __name__ == "__main__":

@@ -31,11 +31,11 @@ from fusionbridge.clock import VirtualClock
 from fusionbridge.core.models import Month
 from fusionbridge.daemon.service import DaemonApp
 from fusionbridge.daemon.systemd import Notifier
-from fusionbridge.daemon.web import serve_on_loopback
 from fusionbridge.jobs.live import refresh_live
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import configure_logging
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.settings import Settings
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig

@@ -9,12 +9,15 @@
         ├── CredentialsError ................... wrong or locked credentials: stop, never retry in a loop
         │   ├── FusionSolarLoginError
         │   └── RedexAuthError
+        ├── SessionExpired ..................... FusionSolar failCode 305: log in once, repeat the call
         ├── RateLimitedError ................... told to slow down; carries retry_after (s)
         │   ├── FusionSolarRateLimited ......... failCode 407, HTTP 403/429
+        │   │   └── PlatformThrottled .......... HTTP 403/429 from Huawei's gateway: wait a minute
         │   ├── DailyCapError .................. failCode 20618: endpoint waits until tomorrow
         │   ├── LoginQuotaError ................ our own guard: no login would keep us under 5 / 10 min
         │   └── RedexRateLimited ............... HTTP 429 + Retry-After
         ├── TransientError ..................... 5xx, timeouts, resets, HTML: retried with backoff
+        │   ├── ConnectFailed .................. no connection: the request never reached Huawei
         │   └── UnexpectedResponseError ........ a body that is not the JSON we expect (snippet kept)
         ├── FusionSolarApiError ................ any other failCode (permission, batching, ...)
         ├── FusionSolarAuthorizationError ...... OAuth: the owner's authorization is gone; run `authorize`
@@ -77,6 +80,12 @@ class RedexAuthError(CredentialsError):
     api = "redex"
 
 
+class SessionExpired(UpstreamError):
+    """failCode 305: the token is no longer valid; the client logs in once and repeats the call."""
+
+    api = "fusionsolar"
+
+
 class RateLimitedError(UpstreamError):
     """Upstream asked us to slow down; `retry_after` is the wait in seconds it implies."""
 
@@ -89,6 +98,10 @@ class FusionSolarRateLimited(RateLimitedError):
     """failCode 407 or the platform's HTTP 403/429 throttle."""
 
     api = "fusionsolar"
+
+
+class PlatformThrottled(FusionSolarRateLimited):
+    """HTTP 403/429 from Huawei's quota gateway (no failCode): wait at least a minute."""
 
 
 class DailyCapError(RateLimitedError):
@@ -111,6 +124,10 @@ class RedexRateLimited(RateLimitedError):
 
 class TransientError(UpstreamError):
     """A failure worth retrying with backoff: 5xx, timeout, reset, gateway page."""
+
+
+class ConnectFailed(TransientError):
+    """No connection could be made, so the request never reached Huawei."""
 
 
 class UnexpectedResponseError(TransientError):

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import pytest
 
+from tests.daemon_harness import World, served_world
 from tests.postgres_server import PostgresServer, remove_server, start_server
 
 
@@ -48,3 +49,10 @@ def ledger_target(
         return tmp_path / "ledger.db"
     server: PostgresServer = request.getfixturevalue("postgres")
     return server.database()
+
+
+@pytest.fixture
+async def world() -> AsyncIterator[World]:
+    """Both simulators served on loopback, shared by the daemon tests."""
+    async with served_world() as served:
+        yield served

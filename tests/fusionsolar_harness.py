@@ -11,10 +11,10 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp
-from aiohttp import web
 from pydantic import SecretStr
 
 from fusionbridge.clock import Clock, VirtualClock
+from fusionbridge.core.models import Month
 from fusionbridge.fusionsolar.client import FusionSolarClient, make_session
 from fusionbridge.fusionsolar.state import MemoryPacingStore, PacingStore
 from fusionbridge.retry import RetryPolicy
@@ -90,20 +90,17 @@ async def harness(
     sim = FusionSolarSimulator(
         SimulatorConfig(clock=clock, window_s=window_s, quota_zone=ZONE.key, **config)
     )
-    runner = web.AppRunner(sim.app)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    try:
-        host, port = runner.addresses[0][:2]
-        base_url = f"http://{host}:{port}"
+    async with sim.serve() as base_url:
         settings = FusionSolarSettings(
             base_url=base_url, username=USER, system_code=SecretStr(SECRET), timeout_s=10
         )
         async with make_session(settings) as session:
             yield Harness(sim, clock, base_url, session, MemoryPacingStore(), min_interval_s)
-    finally:
-        await runner.cleanup()
+
+
+def inside_month(month: Month, zone: ZoneInfo) -> datetime:
+    """The 15th at 12:00 local: a collectTime inside `month` in `zone` (and within ±14 h of it)."""
+    return datetime(month.year, month.month, 15, 12, tzinfo=zone)
 
 
 def max_logins_in_window(times: list[datetime], window: timedelta = timedelta(minutes=10)) -> int:

@@ -21,6 +21,7 @@ from fusionbridge.app import Runtime, Tuning, open_runtime
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import Month, month_range, round_kwh
 from fusionbridge.retry import RetryPolicy
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.settings import Settings
 from fusionbridge.simulator.fleet import FleetSpec, SimDevice, SimPlant
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
@@ -231,11 +232,7 @@ def to_toml(values: Mapping[str, Any]) -> str:
 
 async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
     # A short shutdown: a deliberately slow answer must not hold the test's teardown.
-    runner = web.AppRunner(app, access_log=None, shutdown_timeout=0.2)
-    await runner.setup()
-    await web.TCPSite(runner, "127.0.0.1", 0).start()
-    host, port = runner.addresses[0][:2]
-    return runner, f"http://{host}:{port}"
+    return await serve_on_loopback(app, shutdown_timeout=0.2)
 
 
 @asynccontextmanager

@@ -12,9 +12,7 @@ from fusionbridge.daemon.schedule import JobName
 from fusionbridge.jobs.runner import SKIPPED
 from fusionbridge.store import Ledger
 from fusionbridge.store.leases import DEFAULT_ACCOUNT
-from tests.test_app import DEADLINE_S, World, running, world
-
-__all__ = ["world"]  # the fixture shared with test_app
+from tests.daemon_harness import DEADLINE_S, World, running
 
 TTL_S = 0.2
 
@@ -50,4 +48,5 @@ async def test_a_daemon_job_skips_while_a_command_holds_the_lease_then_runs(
 
         assert daemon.jobs_done == [("sync", True), ("push", True)]
         assert daemon.app.daemon.alive()
-        assert await daemon.rt.ledger.leases.holder(DEFAULT_ACCOUNT) is None, "given back"
+    async with Ledger.open(path, world.clock) as ledger:  # the daemon stopped: every job gave it back
+        assert await ledger.leases.holder(DEFAULT_ACCOUNT) is None, "given back"

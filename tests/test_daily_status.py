@@ -51,7 +51,7 @@ async def test_status_shows_months_of_days_and_every_day_with_its_total(tmp_path
             await push(rt, wait_s=10)
 
             app = DaemonApp(rt, notifier=Notifier({}))
-            document = await app.view.status()
+            document = json.loads(b"".join(await app.view.status([("months", "120")])))
             await app.view.refresh_metrics()
             metrics = rt.metrics.render().decode()
 

@@ -12,11 +12,10 @@ import pytest
 
 from fusionbridge.core.models import Device, KpiRow, Month
 from fusionbridge.errors import FusionSolarApiError
-from fusionbridge.fusionsolar import wire
 from fusionbridge.fusionsolar.client import FusionSolarClient
 from fusionbridge.simulator.fleet import FleetSpec, Style
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator
-from tests.fusionsolar_harness import Harness, harness
+from tests.fusionsolar_harness import Harness, harness, inside_month
 
 
 def _plant_in(sim: FusionSolarSimulator, zone: str) -> str:
@@ -107,7 +106,7 @@ async def test_day_values_as_numbers_strings_null_and_na() -> None:
         device = _inverter_in(h.sim, "Europe/Amsterdam")
         zone = h.sim.fleet.zone_of(h.sim.fleet.device(device.id))  # type: ignore[arg-type]
         month = Month(2025, 10)
-        rows = await h.client().device_kpi("day", [device], wire.inside_month(month, zone))
+        rows = await h.client().device_kpi("day", [device], inside_month(month, zone))
         days = _by_date(rows, zone)
         assert date(2025, 10, 5) not in days  # a missing bucket stays missing
         assert days[date(2025, 10, 6)].values["product_power"] is None
@@ -130,7 +129,7 @@ async def test_month_values_are_the_exact_sum_of_the_days() -> None:
         sample = [d for d in devices if d.is_inverter][:3]
         client = h.client()
         zone = ZoneInfo("Europe/Amsterdam")
-        months = await client.device_kpi("month", sample, wire.inside_month(Month(2025, 9), zone))
+        months = await client.device_kpi("month", sample, inside_month(Month(2025, 9), zone))
         for device in sample:
             dev_zone = h.sim.fleet.zone_of(h.sim.fleet.device(device.id))  # type: ignore[arg-type]
             by_month = {
@@ -139,9 +138,7 @@ async def test_month_values_are_the_exact_sum_of_the_days() -> None:
             assert set(by_month) == {Month(2025, m) for m in range(1, 12)}
             for month, row in by_month.items():
                 assert row.values["product_power"] == h.sim.expected_month_kwh(device.id, month)
-            days = await client.device_kpi(
-                "day", [device], wire.inside_month(Month(2025, 9), dev_zone)
-            )
+            days = await client.device_kpi("day", [device], inside_month(Month(2025, 9), dev_zone))
             total = sum((r.values["product_power"] or Decimal(0) for r in days), start=Decimal(0))
             assert by_month[Month(2025, 9)].values["product_power"] == total
         even = next(r for r in months if r.local_date(zone).month == 2)
@@ -154,7 +151,7 @@ async def test_buckets_map_to_local_dates_in_the_plant_zone(zone_name: str) -> N
         code = _plant_in(h.sim, zone_name)
         zone = ZoneInfo(zone_name)
         month = Month(2025, 10)
-        rows = await h.client().plant_kpi("day", [code], wire.inside_month(month, zone))
+        rows = await h.client().plant_kpi("day", [code], inside_month(month, zone))
         days = _by_date(rows, zone)
         assert sorted(days) == [d for d in month.days() if d.day != 5]
         for day, row in days.items():
@@ -208,7 +205,7 @@ async def test_dst_changes_keep_one_bucket_per_local_day(
             and fleet.device_day(d.id, next_day)[0] is not Style.GAP
         )
         zone = ZoneInfo("Europe/Amsterdam")
-        rows = await h.client().device_kpi("day", [device], wire.inside_month(month, zone))
+        rows = await h.client().device_kpi("day", [device], inside_month(month, zone))
         days = _by_date(rows, zone)
         served = [d for d in month.days() if fleet.device_day(device.id, d)[0] is not Style.GAP]
         assert sorted(days) == served
@@ -224,9 +221,7 @@ async def test_month_buckets_across_the_year_and_dst_map_to_local_months() -> No
         for zone_name in ("Europe/Amsterdam", "Asia/Tokyo", "America/Sao_Paulo"):
             zone = ZoneInfo(zone_name)
             device = _inverter_in(h.sim, zone_name)
-            rows = await client.device_kpi(
-                "month", [device], wire.inside_month(Month(2025, 1), zone)
-            )
+            rows = await client.device_kpi("month", [device], inside_month(Month(2025, 1), zone))
             months = {Month.of(r.local_date(zone)): r for r in rows}
             assert set(months) == {Month(2025, m) for m in range(1, 12)}
             assert all(r.bucket_start.astimezone(zone).day == 1 for r in rows)
@@ -240,7 +235,7 @@ async def test_year_and_hour_buckets() -> None:
         client = h.client()
         code = _plant_in(h.sim, "Asia/Tokyo")
         zone = ZoneInfo("Asia/Tokyo")
-        years = await client.plant_kpi("year", [code], wire.inside_month(Month(2025, 6), zone))
+        years = await client.plant_kpi("year", [code], inside_month(Month(2025, 6), zone))
         by_year = {r.local_date(zone): r for r in years}
         assert date(2025, 1, 1) in by_year
         expected = sum(
@@ -260,7 +255,7 @@ async def test_only_data_up_to_today_is_served() -> None:
         code = _plant_in(h.sim, "Asia/Tokyo")
         zone = ZoneInfo("Asia/Tokyo")
         today = h.clock.now().astimezone(zone).date()
-        rows = await h.client().plant_kpi("day", [code], wire.inside_month(Month.of(today), zone))
+        rows = await h.client().plant_kpi("day", [code], inside_month(Month.of(today), zone))
         assert max(r.local_date(zone) for r in rows) == today
 
 

@@ -18,7 +18,6 @@ from zoneinfo import ZoneInfo
 import pytest
 import stamina
 import structlog
-from aiohttp import web
 from pydantic import SecretStr
 
 from fusionbridge.cli import commands
@@ -26,6 +25,7 @@ from fusionbridge.cli import main as cli
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Device, Plant
 from fusionbridge.logs import configure_logging
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.settings import (
     FusionSolarSettings,
     InverterSettings,
@@ -44,13 +44,13 @@ INTERVAL_S = 0.2
 def served_in_thread(sim: FusionSolarSimulator) -> Iterator[str]:
     """Serve the simulator from its own loop in a thread, for commands that run asyncio.run."""
     loop = asyncio.new_event_loop()
-    runner = web.AppRunner(sim.app)
     ready = threading.Event()
+    urls: list[str] = []
 
     def serve() -> None:
         asyncio.set_event_loop(loop)
-        loop.run_until_complete(runner.setup())
-        loop.run_until_complete(web.TCPSite(runner, "127.0.0.1", 0).start())
+        runner, url = loop.run_until_complete(serve_on_loopback(sim.app))
+        urls.append(url)
         ready.set()
         loop.run_forever()
         loop.run_until_complete(runner.cleanup())
@@ -59,9 +59,8 @@ def served_in_thread(sim: FusionSolarSimulator) -> Iterator[str]:
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     assert ready.wait(10)
-    host, port = runner.addresses[0][:2]
     try:
-        yield f"http://{host}:{port}"
+        yield urls[0]
     finally:
         loop.call_soon_threadsafe(loop.stop)
         thread.join(10)

@@ -11,12 +11,14 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.core.models import Device, Month
+from fusionbridge.core.models import Device
 from fusionbridge.errors import (
     DailyCapError,
     FusionSolarApiError,
     FusionSolarLoginError,
     FusionSolarRateLimited,
+    PlatformThrottled,
+    SessionExpired,
     TransientError,
     UnexpectedResponseError,
     UpstreamError,
@@ -78,7 +80,7 @@ def test_unwrap_returns_data_of_any_shape(text: str, expected: object) -> None:
     [
         (
             {"failCode": 305, "immediately": True, "message": "USER_MUST_RELOGIN"},
-            wire.SessionExpired,
+            SessionExpired,
             "305",
         ),
         (
@@ -141,7 +143,7 @@ def test_empty_body_on_a_data_call_is_unexpected() -> None:
 @pytest.mark.parametrize("status", [403, 429])
 def test_platform_throttle_without_fail_code_waits_a_minute(status: int) -> None:
     body = _body(errorCode="49401021002", exceptionInfo="Request is rejected by api quotaControl.")
-    with pytest.raises(wire.PlatformThrottled) as caught:
+    with pytest.raises(PlatformThrottled) as caught:
         wire.unwrap(status, body)
     assert caught.value.retry_after >= 60
 
@@ -264,28 +266,6 @@ def test_real_time_rows_take_now_and_dongles_are_empty() -> None:
     assert rows[0].values == {}
     with pytest.raises(UnexpectedResponseError):
         wire.parse_kpi_rows([{"devId": 5, "dataItemMap": {}}], "devId")
-
-
-@pytest.mark.parametrize(
-    ("zone", "expected_utc"),
-    [
-        ("America/Sao_Paulo", datetime(2025, 3, 15, 15, tzinfo=UTC)),
-        ("Asia/Tokyo", datetime(2025, 3, 15, 3, tzinfo=UTC)),
-        ("Europe/Amsterdam", datetime(2025, 3, 15, 11, tzinfo=UTC)),
-        ("Pacific/Kiritimati", datetime(2025, 3, 14, 22, tzinfo=UTC)),
-    ],
-)
-def test_inside_month_is_local_noon_on_the_15th(zone: str, expected_utc: datetime) -> None:
-    at = wire.inside_month(Month(2025, 3), ZoneInfo(zone))
-    assert at == expected_utc
-    for other in ("Pacific/Kiritimati", "Pacific/Pago_Pago", "Asia/Tokyo"):
-        assert Month.containing(at, ZoneInfo(other)) == Month(2025, 3)
-
-
-def test_inside_year_stays_at_or_before_the_current_month() -> None:
-    now = datetime(2026, 2, 3, 8, tzinfo=UTC)
-    assert wire.inside_year(2026, AMSTERDAM, now) == wire.inside_month(Month(2026, 2), AMSTERDAM)
-    assert wire.inside_year(2025, AMSTERDAM, now) == wire.inside_month(Month(2025, 12), AMSTERDAM)
 
 
 def test_device_batches_are_the_minimum_per_type() -> None:

@@ -8,9 +8,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from fusionbridge.core.inverters import InverterEntry, Target, resolve_inverters
+from fusionbridge.core.inverters import (
+    InverterEntry,
+    Resolution,
+    ResolvedInverter,
+    Target,
+    resolve_inverters,
+)
 from fusionbridge.core.models import Device, Month, Plant, SourceKind, SourceRef
 from fusionbridge.errors import SourceNotFoundError
+from fusionbridge.jobs.sources import require_all
 from fusionbridge.settings import InverterSettings
 
 PLANTS = [
@@ -23,6 +30,12 @@ DEVICES = [
     Device(1003, "NE=100", 39, "Battery-1", esn=None),
     Device(1004, "NE=100", 62, "Dongle-1", esn="HV22400DONGL"),
 ]
+
+
+def only_resolved(resolution: Resolution) -> tuple[ResolvedInverter, ...]:
+    """The resolved inverters of a resolution that must have no problem."""
+    assert resolution.problems == ()
+    return resolution.inverters
 
 
 def entry(**fields: Any) -> InverterEntry:
@@ -76,7 +89,9 @@ def test_entry_resolves_to_its_source(
     device_id: int | None,
     plant_code: str,
 ) -> None:
-    [resolved] = resolve_inverters([entry(**fields)], PLANTS, DEVICES, "Europe/Amsterdam").require()
+    [resolved] = only_resolved(
+        resolve_inverters([entry(**fields)], PLANTS, DEVICES, "Europe/Amsterdam")
+    )
     assert resolved.source == source
     assert resolved.capacity_kwp == capacity
     assert (resolved.device.id if resolved.device else None) == device_id
@@ -90,7 +105,7 @@ def test_zone_and_start_month_carry_over() -> None:
         entry(esn="ES2210012345", timezone="Asia/Ho_Chi_Minh", start_month="2024-01"),
         InverterSettings(remote_inv_id="RM-2", device_id=1002).entry(),
     ]
-    first, second = resolve_inverters(entries, PLANTS, DEVICES, "Europe/Amsterdam").require()
+    first, second = only_resolved(resolve_inverters(entries, PLANTS, DEVICES, "Europe/Amsterdam"))
     assert first.target == Target("RM-1", ZoneInfo("Asia/Ho_Chi_Minh"), Month(2024, 1))
     assert second.target == Target("RM-2", ZoneInfo("Europe/Amsterdam"), None)
     assert (second.remote_inv_id, second.zone) == ("RM-2", ZoneInfo("Europe/Amsterdam"))
@@ -121,7 +136,7 @@ def test_every_problem_is_reported_with_its_entry() -> None:
         "inverters.0 (remote_inv_id OK-0); one generation figure would be certified twice",
     )
     with pytest.raises(SourceNotFoundError, match=r"X-1.*X-2.*X-3.*X-4.*X-5.*X-6"):
-        resolution.require()
+        require_all(resolution)
 
 
 def test_empty_inventory_fails_every_entry_and_empty_config_is_fine() -> None:
@@ -130,11 +145,11 @@ def test_empty_inventory_fails_every_entry_and_empty_config_is_fine() -> None:
         InverterSettings(remote_inv_id="RM-2", plant_code="NE=1").entry(),
     ]
     assert len(resolve_inverters(entries, [], [], "UTC").problems) == 2
-    assert resolve_inverters([], PLANTS, DEVICES, "UTC").require() == ()
+    assert only_resolved(resolve_inverters([], PLANTS, DEVICES, "UTC")) == ()
 
 
 def test_device_on_an_unlisted_plant_has_no_capacity() -> None:
     devices = [Device(7, "NE=999", 1, "orphan", esn="ES7")]
-    [resolved] = resolve_inverters([entry(esn="ES7")], PLANTS, devices, "UTC").require()
+    [resolved] = only_resolved(resolve_inverters([entry(esn="ES7")], PLANTS, devices, "UTC"))
     assert (resolved.capacity_kwp, resolved.plant) == (None, None)
     assert resolved.source == SourceRef(SourceKind.DEVICE, "7", "product_power")

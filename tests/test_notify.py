@@ -25,7 +25,7 @@ from fusionbridge.core.models import EnergyReading, Month, Plant, SourceKind, So
 from fusionbridge.notify.dispatch import notify_events
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger, Rejected, Sent
-from tests.test_app import World, running, world  # noqa: F401 (fixture)
+from tests.daemon_harness import World, running
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -221,7 +221,7 @@ async def test_a_dead_endpoint_blocks_nothing_and_is_retried_at_the_next_round(
 
 
 async def test_the_daemon_announces_after_its_jobs_even_with_a_dead_endpoint_and_restarts(
-    world: World,  # noqa: F811
+    world: World,
     tmp_path: Path,
     receiver: Receiver,
 ) -> None:

@@ -16,9 +16,10 @@ import aiohttp
 
 from fusionbridge.clock import VirtualClock
 from fusionbridge.daemon.service import DaemonApp
-from fusionbridge.daemon.web import build_app, serve_on_loopback
+from fusionbridge.daemon.web import build_app
 from fusionbridge.fusionsolar.oauth import REVOKED
 from fusionbridge.logs import configure_logging
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.simulator.fusionsolar_oauth import CLIENT_SECRET
 from fusionbridge.store import Ledger
 from tests.oauth_harness import authorized, oauth_section

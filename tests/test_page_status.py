@@ -10,7 +10,8 @@ import aiohttp
 
 from fusionbridge.clock import VirtualClock
 from fusionbridge.daemon.service import DaemonApp
-from fusionbridge.daemon.web import build_app, start_server
+from fusionbridge.daemon.web import build_app
+from fusionbridge.serving import start_server
 from tests.page_harness import NOW, served_fleet
 from tests.pipeline_harness import serve_pipeline
 

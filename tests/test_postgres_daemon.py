@@ -9,11 +9,8 @@ from pathlib import Path
 from structlog.testing import capture_logs
 
 from fusionbridge.core.models import SubmissionState
-from tests import test_app
+from tests.daemon_harness import DEADLINE_S, JANUARY, World, running
 from tests.postgres_server import PASSWORD, PostgresServer
-from tests.test_app import DEADLINE_S, JANUARY, World, running
-
-world = test_app.world
 
 
 def monthly_requests(world: World) -> int:

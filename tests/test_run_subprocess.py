@@ -13,7 +13,7 @@ import aiohttp
 
 from fusionbridge.clock import SystemClock
 from fusionbridge.core.models import Month
-from fusionbridge.daemon.web import serve_on_loopback
+from fusionbridge.serving import serve_on_loopback
 from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
 
 import aiohttp
 
 from fusionbridge.daemon.metrics import Metrics
-from fusionbridge.daemon.web import build_app, start_server
+from fusionbridge.daemon.web import build_app
+from fusionbridge.serving import start_server
 
 
 @dataclass
@@ -23,8 +24,8 @@ class FakeView:
     async def readiness(self) -> list[str]:
         return list(self.failing)
 
-    async def status(self) -> dict[str, Any]:
-        return {"version": "test", "inverters": []}
+    async def status(self, pairs: Iterable[tuple[str, str]]) -> list[bytes]:
+        return [b'{"version": "test", ', b'"inverters": []}']
 
     async def refresh_metrics(self) -> None:
         self.refreshed += 1

@@ -91,12 +91,6 @@ class Resolution:
     inverters: tuple[ResolvedInverter, ...]
     problems: tuple[str, ...]
 
-    def require(self) -> tuple[ResolvedInverter, ...]:
-        """The resolved inverters, or SourceNotFoundError listing every problem."""
-        if self.problems:
-            raise SourceNotFoundError("; ".join(self.problems))
-        return self.inverters
-
 
 def entry_location(index: int, entry: InverterEntry) -> str:
     """Where an entry sits in the config, in the dotted form config errors use."""

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from decimal import ROUND_HALF_UP, Decimal
 from enum import StrEnum
-from functools import total_ordering
+from functools import lru_cache, total_ordering
 from typing import Literal
 from zoneinfo import ZoneInfo
 
@@ -41,8 +41,9 @@ class Month:
             raise ValueError(f"year {self.year} is out of range")
 
     @classmethod
+    @lru_cache(maxsize=1024)  # a few hundred distinct months at most; ledgers repeat them
     def parse(cls, text: str) -> Month:
-        """Read `YYYY-MM`."""
+        """Read `YYYY-MM` (cached: a ledger read parses the same few months thousands of times)."""
         match = _MONTH_RE.match(text.strip())
         if not match:
             raise ValueError(f"expected YYYY-MM, got {text!r}")

@@ -6,21 +6,25 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 
 from fusionbridge import __version__
 from fusionbridge.app import Runtime, open_runtime
 from fusionbridge.daemon.lifecycle import SHUTDOWN_GRACE_S, Daemon
+from fusionbridge.daemon.memory import release_memory
 from fusionbridge.daemon.schedule import JobName, Schedule
 from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.daemon.view import DaemonStatus
-from fusionbridge.daemon.web import build_app, start_server
+from fusionbridge.daemon.web import build_app
 from fusionbridge.errors import LedgerError
 from fusionbridge.jobs.live import skip_reason
 from fusionbridge.jobs.runner import LEDGER_RETRY_S, PUSH_WAIT_S, SKIPPED, JobRunner
+from fusionbridge.jobs.sources import nothing_configured
 from fusionbridge.logs import get_logger
 from fusionbridge.notify.dispatch import notify_events
 from fusionbridge.page.cache import PageCache
+from fusionbridge.serving import start_server
 from fusionbridge.settings import Settings
 from fusionbridge.store.job_runs import redact_error
 
@@ -71,11 +75,7 @@ class DaemonApp:
 
     async def serve(self, host: str, port: int, *, on_ready: OnReady | None = None) -> int:
         """Listen, run the daemon until SIGTERM/SIGINT or a fatal error; the exit status."""
-        if not self.rt.settings.inverters:
-            log.warning(
-                "run.nothing_configured",
-                hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
-            )
+        nothing_configured(self.rt.settings, "run")
         try:
             runner, bound = await start_server(
                 build_app(self.view, self.rt.metrics, page=self.page.answer), host, port
@@ -138,6 +138,9 @@ class DaemonApp:
                 log.info("live.skipped", reason=reason)
                 return
         ok = await self.runner.run(job)
+        with contextlib.suppress(LedgerError):
+            await self.rt.ledger.release_memory()
+        release_memory()  # the daemon idles until the next trigger: not at its busiest size
         if ok is None:
             self.daemon.stop()
             return

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
@@ -16,11 +16,11 @@ from fusionbridge.core.daily_plan import DayLine, day_ended, month_summary
 from fusionbridge.core.deadlines import days_left, issue_deadline
 from fusionbridge.core.due import describe_month
 from fusionbridge.core.inverters import ResolvedInverter, Target, resolve_inverters
-from fusionbridge.core.models import Month, SourceRef, SubmissionState
+from fusionbridge.core.models import EnergyReading, Month, SourceRef, SubmissionState
 from fusionbridge.core.readings import Finding
 from fusionbridge.jobs.push_daily import daily_plans
 from fusionbridge.jobs.sources import month_record
-from fusionbridge.settings import Settings
+from fusionbridge.settings import InverterSettings, Settings
 from fusionbridge.store import Ledger
 from fusionbridge.store.submissions import SubmissionRecord
 
@@ -79,39 +79,71 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.3f}"
 
 
-async def ledger_status(
-    settings: Settings, ledger: Ledger, now: datetime, *, last_months: int | None = None
-) -> list[InverterLines]:
-    """Per configured inverter, every month the ledger knows (or only the latest few)."""
+@dataclass(frozen=True)
+class LedgerFacts:
+    """What `status` reads from the ledger, loaded in one go so the rest is pure computation."""
+
+    sources: dict[str, SourceRef]
+    readings: dict[tuple[SourceRef, Month], EnergyReading]
+    records: dict[tuple[str, Month], SubmissionRecord]
+    findings: dict[tuple[SourceRef, Month], list[Finding]]
+    daily: dict[str, dict[Month, MonthLine]] = field(default_factory=dict)
+    """Per daily inverter, its months as sums of days (SPEC §11)."""
+
+
+def _entries(settings: Settings, only: str | None) -> list[InverterSettings]:
+    return [e for e in settings.inverters if only is None or e.remote_inv_id == only]
+
+
+async def load_facts(
+    settings: Settings,
+    ledger: Ledger,
+    now: datetime,
+    *,
+    only: str | None = None,
+    latest: int | None = None,
+) -> LedgerFacts:
+    """Every configured inverter's (or only `only`'s) months, records and findings.
+
+    With `latest`, only each source's newest readings: enough for the newest months per inverter,
+    whose records are always all loaded.
+    """
+    entries = _entries(settings, only)
     inventory = await ledger.inventory.load()
     resolution = resolve_inverters(
-        [e.entry() for e in settings.inverters],
-        inventory.plants,
-        inventory.devices,
-        settings.timezone,
+        [e.entry() for e in entries], inventory.plants, inventory.devices, settings.timezone
     )
-    resolved = {r.remote_inv_id: r.source for r in resolution.inverters}
+    sources = {r.remote_inv_id: r.source for r in resolution.inverters}
+    readings = await ledger.energy.monthly(set(sources.values()), latest=latest)
+    wanted = None if only is None else [only]
+    records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions.records(wanted)}
     daily = await daily_month_lines(ledger, resolution.inverters, now, settings)
-    readings = await ledger.energy.monthly(set(resolved.values()))
-    records = {(r.remote_inv_id, r.month): r for r in await ledger.submissions.records()}
-    findings = await ledger.findings.load()
+    return LedgerFacts(sources, readings, records, await ledger.findings.load(), daily)
+
+
+def status_lines(
+    settings: Settings,
+    facts: LedgerFacts,
+    now: datetime,
+    *,
+    last_months: int | None = None,
+    only: str | None = None,
+) -> list[InverterLines]:
+    """Per configured inverter (or only `only`), every month the ledger knows or the latest few."""
     months_of: defaultdict[SourceRef | str, set[Month]] = defaultdict(set)
-    for source_ref, month in readings:
+    for source_ref, month in facts.readings:
         months_of[source_ref].add(month)
-    for remote_inv_id, month in records:
+    for remote_inv_id, month in facts.records:
         months_of[remote_inv_id].add(month)
     result = []
-    for entry in settings.inverters:
+    for entry in _entries(settings, only):
         target = Target.from_entry(entry.entry(), settings.timezone)
-        source = resolved.get(entry.remote_inv_id)
+        source = facts.sources.get(entry.remote_inv_id)
         months = months_of[entry.remote_inv_id] | (months_of[source] if source else set())
         chosen = sorted(months)[-last_months:] if last_months else sorted(months)
-        lines = [
-            _line(target, month, source, readings, records, findings, now, settings)
-            for month in chosen
-        ]
+        lines = [_line(target, month, source, facts, now, settings) for month in chosen]
         if target.daily:
-            by_month = daily.get(target.remote_inv_id, {})
+            by_month = facts.daily.get(target.remote_inv_id, {})
             chosen = sorted(by_month)[-last_months:] if last_months else sorted(by_month)
             lines = [by_month[month] for month in chosen]
         label = (
@@ -123,20 +155,28 @@ async def ledger_status(
     return result
 
 
+async def ledger_status(
+    settings: Settings, ledger: Ledger, now: datetime, *, last_months: int | None = None
+) -> list[InverterLines]:
+    """Per configured inverter, every month the ledger knows (or only the latest few)."""
+    facts = await load_facts(settings, ledger, now)
+    return status_lines(settings, facts, now, last_months=last_months)
+
+
 def _line(
     target: Target,
     month: Month,
     source: SourceRef | None,
-    readings: dict[tuple[SourceRef, Month], Any],
-    records: dict[tuple[str, Month], SubmissionRecord],
-    findings: dict[tuple[SourceRef, Month], list[Finding]],
+    facts: LedgerFacts,
     now: datetime,
     settings: Settings,
 ) -> MonthLine:
-    reading = readings.get((source, month)) if source else None
-    record = records.get((target.remote_inv_id, month))
-    facts = month_record(reading, record)
-    view = describe_month(target, month, facts, now, settings.schedule.rules())
+    reading = facts.readings.get((source, month)) if source else None
+    record = facts.records.get((target.remote_inv_id, month))
+    view = describe_month(
+        target, month, month_record(reading, record), now, settings.schedule.rules()
+    )
+    findings = facts.findings.get((source, month), []) if source else []
     deadline = None
     if view.state is not SubmissionState.ACCEPTED:
         deadline = issue_deadline(month, settings.irec.deadlines)
@@ -150,7 +190,7 @@ def _line(
         if view.drift_kwh is not None
         else (record.drift_kwh if record else None),
         last_error=record.last_error if record else None,
-        findings=tuple(f.message for f in findings.get((source, month), [])) if source else (),
+        findings=tuple(f.message for f in findings),
         deadline=deadline,
         days_left=days_left(deadline, now.astimezone(target.zone).date()) if deadline else None,
     )

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from collections.abc import Iterable
 from typing import Any
 
 from fusionbridge import __version__
@@ -10,18 +11,13 @@ from fusionbridge.app import Runtime
 from fusionbridge.core.health import readiness_failures
 from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
-from fusionbridge.daemon.status import ledger_status, nearest_deadlines, state_counts
+from fusionbridge.daemon.status_cache import StatusCache, iso, parse_query
 from fusionbridge.errors import LedgerError
 from fusionbridge.fusionsolar.oauth import authorization_problem
 from fusionbridge.jobs.runner import JobRunner
 from fusionbridge.page.live_json import live_json, set_live_metrics
 from fusionbridge.page.source import plant_facts
-from fusionbridge.store.job_runs import JobRun, redact_error
-
-STATUS_MONTHS = 13
-JOBS = ("sync", "push", "live")
-PENDING_STATES = (SubmissionState.DUE, SubmissionState.SENDING, SubmissionState.SENT)
-FAILED_STATES = (SubmissionState.REJECTED, SubmissionState.FAILED)
+from fusionbridge.store.job_runs import redact_error
 
 
 class DaemonStatus:
@@ -32,6 +28,7 @@ class DaemonStatus:
         self.daemon = daemon
         self.runner = runner
         self.started_at = rt.clock.now()
+        self.cache = StatusCache(rt)
 
     def alive(self) -> bool:
         return self.daemon.alive() and self.runner.fatal is None
@@ -59,82 +56,55 @@ class DaemonStatus:
             lines.insert(0, f"fusionsolar_authorization: {authorization}")
         return lines
 
-    async def status(self) -> dict[str, Any]:
-        rt = self.rt
-        now = rt.clock.now()
+    async def status(self, pairs: Iterable[tuple[str, str]]) -> list[bytes]:
+        """The /status document as parts to send in order; a ValueError for bad parameters.
+
+        The head (times, the job in flight, failing checks) is made per request; the ledger part
+        is the cache's bytes, shared by every request until the ledger changes.
+        """
+        query = parse_query(pairs, (inv.remote_inv_id for inv in self.rt.settings.inverters))
         upcoming = self.daemon.next_runs()
-        document: dict[str, Any] = {
+        head: dict[str, Any] = {
             "version": __version__,
-            "started_at": _iso(self.started_at),
-            "now": _iso(now),
-            "next_sync_at": _iso(upcoming.get("sync")),
-            "next_push_at": _iso(upcoming.get("push")),
-            "next_live_at": _iso(upcoming.get("live")),
+            "started_at": iso(self.started_at),
+            "now": iso(self.rt.clock.now()),
+            "next_sync_at": iso(upcoming.get("sync")),
+            "next_push_at": iso(upcoming.get("push")),
+            "next_live_at": iso(upcoming.get("live")),
             "job_in_flight": self.daemon.current_job,
             "failing_checks": await self.readiness(),
+            "months": query.months,
         }
+        now = self.rt.clock.now()
         try:
-            runs = await rt.ledger.jobs.runs()
-            lines = await ledger_status(rt.settings, rt.ledger, now, last_months=STATUS_MONTHS)
-            calls_today = await rt.fusionsolar.calls_today()
+            head["plants"] = live_json(
+                await plant_facts(self.rt.settings, self.rt.ledger, now), now
+            )
+        except LedgerError:
+            head["plants"] = []
+        try:
+            body = await self.cache.body(query)
         except LedgerError as exc:
-            return document | {"error": redact_error(str(exc))}
-        counts = state_counts(lines)
-        return document | {
-            "jobs": {name: _job_json(runs.get(name)) for name in JOBS},
-            "inverters": [inverter.as_json() for inverter in lines],
-            "counts": counts,
-            "pending": sum(counts.get(s.value, 0) for s in PENDING_STATES),
-            "failed": sum(counts.get(s.value, 0) for s in FAILED_STATES),
-            "fusionsolar_calls_today": calls_today,
-            "plants": live_json(await plant_facts(rt.settings, rt.ledger, now), now),
-        }
+            head["error"] = redact_error(str(exc))
+            return [json.dumps(head).encode()]
+        return [json.dumps(head).encode()[:-1], b",", body, b"}"]
 
     async def refresh_metrics(self) -> None:
         rt = self.rt
         try:
-            lines = await ledger_status(rt.settings, rt.ledger, rt.clock.now())
+            gauges = await self.cache.gauges()  # counted again only when the ledger changed
             runs = await rt.ledger.jobs.runs()
             plants = await plant_facts(rt.settings, rt.ledger, rt.clock.now())
         except LedgerError:
             return
         set_live_metrics(rt.metrics, plants, rt.clock.now())
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
-        rt.metrics.set_submissions({s.value: 0 for s in shown} | state_counts(lines))
-        rt.metrics.set_deadlines(nearest_deadlines(lines))
-        rt.metrics.drift_months.set(sum(1 for i in lines for m in i.months if m.drift_kwh))
+        rt.metrics.set_submissions({s.value: 0 for s in shown} | gauges.counts)
+        rt.metrics.set_deadlines(gauges.deadline_days)
+        rt.metrics.drift_months.set(gauges.drift_months)
         for api in ("fusionsolar", "redex"):
             refused = 1 if api in self.runner.credential_errors else 0
             rt.metrics.credentials_refused.labels(api=api).set(refused)
         for name, run in runs.items():
             if run.last_success_at is not None:
                 rt.metrics.job_last_success.labels(job=name).set(run.last_success_at.timestamp())
-
-
-def _iso(instant: datetime | None) -> str | None:
-    return instant.astimezone(UTC).isoformat() if instant is not None else None
-
-
-_JOB_FIELDS = (
-    "runs",
-    "failures",
-    "running",
-    "last_started_at",
-    "last_success_at",
-    "last_failure_at",
-    "last_error",
-)
-
-
-def _job_json(run: JobRun | None) -> dict[str, Any]:
-    if run is None:
-        return dict.fromkeys(_JOB_FIELDS) | {"runs": 0, "failures": 0, "running": False}
-    return {
-        "runs": run.runs,
-        "failures": run.failures,
-        "running": run.running,
-        "last_started_at": _iso(run.last_started_at),
-        "last_success_at": _iso(run.last_success_at),
-        "last_failure_at": _iso(run.last_failure_at),
-        "last_error": run.last_error,
-    }

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
-from typing import Any, Protocol
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Protocol
 
 from aiohttp import web
 
@@ -17,6 +17,9 @@ PAGE_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "Referrer-Policy": "no-referrer",
 }
+JSON_CONTENT_TYPE = "application/json; charset=utf-8"
+CHUNK_BYTES = 64 * 1024
+"""Large bodies go out in slices of shared bytes, so a slow reader never holds its own copy."""
 
 
 class DaemonView(Protocol):
@@ -30,8 +33,8 @@ class DaemonView(Protocol):
         """The checks that fail now (empty when ready)."""
         ...
 
-    async def status(self) -> dict[str, Any]:
-        """The /status document."""
+    async def status(self, pairs: Iterable[tuple[str, str]]) -> list[bytes]:
+        """The /status document for these query parameters, in parts; ValueError if bad."""
         ...
 
     async def refresh_metrics(self) -> None:
@@ -65,8 +68,12 @@ def build_app(
             return web.json_response({"status": "ready"})
         return web.json_response({"status": "not ready", "failing": failing}, status=503)
 
-    async def status(_request: web.Request) -> web.Response:
-        return web.json_response(await view.status())
+    async def status(request: web.Request) -> web.StreamResponse:
+        try:
+            parts = await view.status(request.query.items())
+        except ValueError as exc:
+            return web.json_response({"error": str(exc)}, status=400)
+        return await send_parts(request, parts)
 
     async def prometheus(_request: web.Request) -> web.Response:
         await view.refresh_metrics()
@@ -98,18 +105,14 @@ def build_app(
     return app
 
 
-async def start_server(app: web.Application, host: str, port: int) -> tuple[web.AppRunner, int]:
-    """Serve `app` without an access log (probes would flood it); returns the runner and bound port."""
-    runner = web.AppRunner(app, access_log=None, handle_signals=False)
-    await runner.setup()
-    site = web.TCPSite(runner, host, port)
-    await site.start()
-    addresses = runner.addresses
-    bound = int(addresses[0][1]) if addresses else port
-    return runner, bound
-
-
-async def serve_on_loopback(app: web.Application) -> tuple[web.AppRunner, str]:
-    """Serve `app` on an ephemeral 127.0.0.1 port (simulators in benches and tests); its base URL."""
-    runner, port = await start_server(app, "127.0.0.1", 0)
-    return runner, f"http://127.0.0.1:{port}"
+async def send_parts(request: web.Request, parts: Sequence[bytes]) -> web.StreamResponse:
+    """A JSON answer made of `parts`, written without joining them into one new bytes object."""
+    response = web.StreamResponse(headers={"Content-Type": JSON_CONTENT_TYPE})
+    response.content_length = sum(len(part) for part in parts)
+    await response.prepare(request)
+    for part in parts:
+        view = memoryview(part)
+        for start in range(0, len(view), CHUNK_BYTES):
+            await response.write(view[start : start + CHUNK_BYTES])
+    await response.write_eof()
+    return response

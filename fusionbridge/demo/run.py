@@ -19,8 +19,6 @@ from pathlib import Path
 from typing import Any, TextIO
 from zoneinfo import ZoneInfo
 
-from aiohttp import web
-
 from fusionbridge.app import Tuning, open_runtime
 from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.daemon.service import DaemonApp
@@ -108,16 +106,8 @@ async def simulators() -> AsyncIterator[DemoWorld]:
     inverters = demo_inverters(fusionsolar.fleet)
     redex.register(*(e["remote_inv_id"] for e in inverters if e["remote_inv_id"] != DAILY_INVERTER))
     redex.register(DAILY_INVERTER, frequency="Daily")
-    runner = web.AppRunner(fusionsolar.app, access_log=None)
-    await runner.setup()
-    try:
-        site = web.TCPSite(runner, HOST, 0)
-        await site.start()
-        fusionsolar_url = f"http://{HOST}:{runner.addresses[0][1]}"
-        async with redex.serve(HOST) as redex_url:
-            yield DemoWorld(fusionsolar, redex, fusionsolar_url, redex_url, inverters)
-    finally:
-        await runner.cleanup()
+    async with fusionsolar.serve(HOST) as fusionsolar_url, redex.serve(HOST) as redex_url:
+        yield DemoWorld(fusionsolar, redex, fusionsolar_url, redex_url, inverters)
 
 
 def demo_settings(world: DemoWorld, ledger: Path, port: int, *, oauth: bool = False) -> Settings:

@@ -21,10 +21,13 @@ import aiohttp
 from fusionbridge.clock import Clock
 from fusionbridge.core.models import Device, KpiRow, Plant
 from fusionbridge.errors import (
+    ConnectFailed,
     DailyCapError,
     FusionSolarApiError,
     FusionSolarLoginError,
     FusionSolarRateLimited,
+    PlatformThrottled,
+    SessionExpired,
     TransientError,
     UpstreamError,
 )
@@ -34,7 +37,7 @@ from fusionbridge.fusionsolar.auth import credentials_for
 from fusionbridge.fusionsolar.grants import owner_refused
 from fusionbridge.fusionsolar.oauth_state import OAuthStore
 from fusionbridge.fusionsolar.pacing import Pacer
-from fusionbridge.fusionsolar.session import Answer, BeforeSend, ConnectFailed
+from fusionbridge.fusionsolar.session import Answer, BeforeSend
 from fusionbridge.fusionsolar.state import PacingStore
 from fusionbridge.logs import get_logger
 from fusionbridge.retry import FUSIONSOLAR_RETRY, RetryPolicy
@@ -74,11 +77,11 @@ def make_session(settings: FusionSolarSettings) -> aiohttp.ClientSession:
 
 
 def _outcome(exc: BaseException) -> str:
-    if isinstance(exc, wire.SessionExpired):
+    if isinstance(exc, SessionExpired):
         return "session_expired"
     if isinstance(exc, DailyCapError):
         return "daily_cap"
-    if isinstance(exc, wire.PlatformThrottled):
+    if isinstance(exc, PlatformThrottled):
         return "throttled"
     if isinstance(exc, FusionSolarRateLimited):
         return "rate_limited"
@@ -245,12 +248,12 @@ class FusionSolarClient:
         headers = await self._auth.headers()
         try:
             return await self._call_paced(endpoint, body, headers, evidence)
-        except wire.SessionExpired:
+        except SessionExpired:
             log.info("fusionsolar.session_expired", endpoint=endpoint)
             headers = await self._auth.headers(stale=headers)
             try:
                 return await self._call_paced(endpoint, body, headers, evidence)
-            except wire.SessionExpired as exc:
+            except SessionExpired as exc:
                 raise FusionSolarApiError(
                     wire.FailCode.NOT_LOGGED_IN,
                     "refused again right after a fresh login or token refresh; "
@@ -289,7 +292,7 @@ class FusionSolarClient:
 
     def _rate_limit_wait(self, endpoint: str, exc: FusionSolarRateLimited, attempt: int) -> float:
         """407: the next window, a little later each time; 403/429: a minute, doubling."""
-        if isinstance(exc, wire.PlatformThrottled):
+        if isinstance(exc, PlatformThrottled):
             self._throttle_streak[endpoint] += 1
             wait = self._retry.throttle_wait(self._throttle_streak[endpoint])
         else:

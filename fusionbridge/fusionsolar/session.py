@@ -18,6 +18,7 @@ from pydantic import SecretStr
 
 from fusionbridge.clock import Clock
 from fusionbridge.errors import (
+    ConnectFailed,
     FusionSolarLoginError,
     FusionSolarRateLimited,
     LoginQuotaError,
@@ -49,10 +50,6 @@ class Answer:
     text: str
     token: str | None = None
     raw: bytes = field(default=b"", repr=False)
-
-
-class ConnectFailed(TransientError):
-    """No connection could be made, so the request never reached Huawei."""
 
 
 BeforeSend = Callable[[], Awaitable[None]]

@@ -19,6 +19,8 @@ from fusionbridge.errors import (
     FusionSolarApiError,
     FusionSolarLoginError,
     FusionSolarRateLimited,
+    PlatformThrottled,
+    SessionExpired,
     TransientError,
     UnexpectedResponseError,
     UpstreamError,
@@ -86,16 +88,6 @@ _CODE_HINTS: dict[int, str] = {
     FailCode.LOGIN_REFUSED: "wrong user or system code, account locked, or session limit reached",
     FailCode.LOGIN_RESTRICTED: "login of this API user is restricted",
 }
-
-
-class SessionExpired(UpstreamError):
-    """failCode 305: the token is no longer valid; the client logs in once and repeats the call."""
-
-    api = "fusionsolar"
-
-
-class PlatformThrottled(FusionSolarRateLimited):
-    """HTTP 403/429 from Huawei's quota gateway (no failCode): wait at least a minute."""
 
 
 # --- request bodies -------------------------------------------------------------------------

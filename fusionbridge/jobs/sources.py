@@ -18,6 +18,7 @@ from fusionbridge.core.models import (
 )
 from fusionbridge.errors import SourceNotFoundError
 from fusionbridge.logs import get_logger
+from fusionbridge.settings import Settings
 from fusionbridge.store.inventory import Inventory
 from fusionbridge.store.submissions import SubmissionRecord
 
@@ -26,6 +27,17 @@ log = get_logger(__name__)
 
 INVENTORY_MAX_AGE = timedelta(days=1)
 """Huawei's device list changes rarely and costs daily quota: refresh it at most daily."""
+NOTHING_CONFIGURED_HINT = "add [[inverters]]; `fusionbridge discover --toml` lists them"
+
+
+def nothing_configured(settings: Settings, work: str) -> bool:
+    """Whether no inverter is configured, said once under one event name whatever the `work`."""
+    if settings.inverters:
+        return False
+    log.warning("config.no_inverters", work=work, hint=NOTHING_CONFIGURED_HINT)
+    return True
+
+
 # --- inventory and mapping ---------------------------------------------------------------------
 
 

@@ -16,7 +16,7 @@ from fusionbridge.evidence.raw import RawResponse, keep_since
 from fusionbridge.fusionsolar import wire
 from fusionbridge.jobs.baselines import take_baselines
 from fusionbridge.jobs.progress import Progress
-from fusionbridge.jobs.sources import ledger_view, require_all, resolve
+from fusionbridge.jobs.sources import ledger_view, nothing_configured, require_all, resolve
 from fusionbridge.logs import get_logger
 
 log = get_logger(__name__)
@@ -50,8 +50,8 @@ async def sync(
     resolution = await resolve(rt)
     inverters = resolution.inverters
     if not inverters:
-        require_all(resolution)
-        log.warning("sync.nothing_configured")
+        require_all(resolution)  # entries that all named no source are an error, not "nothing"
+        nothing_configured(rt.settings, "sync")
         return SyncReport(0, 0, 0, sum(rt.fusionsolar.calls.values()) - calls_before, (), ())
     now = rt.clock.now()
     if daily:

@@ -245,9 +245,6 @@ class Fleet:
         """The plant's days: the sum of its inverters that have a value (ongrid: 7/10 of it)."""
         return _plant_month(self, code, month, metric)
 
-    def plant_day(self, code: str, day: date, metric: str = "inverter_power") -> tuple[Style, int]:
-        return self.plant_days(code, Month.of(day), metric)[day.day - 1]
-
     def lifetime_milli(self, source: int | str, today: date) -> int:
         """The lifetime counter (`total_cap` of a device, `total_power` of a plant) on `today`.
 

@@ -26,6 +26,7 @@ from aiohttp import web
 
 from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.core.models import Month
+from fusionbridge.serving import served
 from fusionbridge.settings import FusionSolarSettings
 from fusionbridge.simulator.fleet import Fleet, FleetSpec, kwh, month_total
 from fusionbridge.simulator.fusionsolar_endpoints import HANDLERS, Days, SimError
@@ -122,13 +123,8 @@ class FusionSolarSimulator:
     @asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve on loopback (an ephemeral port by default) for the block; yield the base URL."""
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        try:
-            await web.TCPSite(runner, host, port).start()
-            yield f"http://{host}:{runner.addresses[0][1]}"
-        finally:
-            await runner.cleanup()
+        async with served(self.app, host, port) as url:
+            yield url
 
     def settings(self, base_url: str, **overrides: object) -> FusionSolarSettings:
         """Client settings for this simulator's account; pacing matches its window."""

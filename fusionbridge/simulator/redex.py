@@ -29,6 +29,7 @@ from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.core.models import MONTH_KEYS
 from fusionbridge.redex.daily_wire import BATCHES_PATH
 from fusionbridge.redex.wire import GRANT_PATH, MONTHLY_PATH, PERIOD_KEY, REFRESH_PATH, STATUS_PATH
+from fusionbridge.serving import served
 from fusionbridge.settings import RedexSettings
 from fusionbridge.simulator import redex_daily
 from fusionbridge.simulator.redex_faults import Fault as Fault
@@ -152,15 +153,8 @@ class RedexSimulator:
     @asynccontextmanager
     async def serve(self, host: str = "127.0.0.1", port: int = 0) -> AsyncIterator[str]:
         """Serve on loopback (an ephemeral port by default) and yield the base URL."""
-        runner = web.AppRunner(self.app, access_log=None)
-        await runner.setup()
-        try:
-            site = web.TCPSite(runner, host, port)
-            await site.start()
-            bound = runner.addresses[0][1]
-            yield f"http://{host}:{bound}"
-        finally:
-            await runner.cleanup()
+        async with served(self.app, host, port) as url:
+            yield url
 
     # -- gate: rate limit, faults, bookkeeping -------------------------------------------------
 

@@ -77,6 +77,9 @@ class Database(ABC):
     async def change_marker(self) -> str:
         """Opaque text that differs after any commit (by any process); equal means unchanged."""
 
+    async def release_memory(self) -> None:  # noqa: B027 (a hook: most backends hold nothing)
+        """Give back cached pages the driver holds; the next read refills them (idle memory)."""
+
     @abstractmethod
     async def integrity_check(self) -> list[str]:
         """The database's own verdict on the ledger: `["ok"]` when sound."""

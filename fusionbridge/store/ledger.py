@@ -78,6 +78,10 @@ class Ledger:
     async def close(self) -> None:
         await self._db.close()
 
+    async def release_memory(self) -> None:
+        """Let SQLite drop its page cache; the next read refills it from the file (or the OS)."""
+        await self._db.release_memory()
+
     async def integrity_check(self) -> list[str]:
         """The database's own verdict on the ledger: `["ok"]` when sound."""
         return await self._db.integrity_check()

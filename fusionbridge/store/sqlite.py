@@ -139,6 +139,9 @@ class SqliteDatabase(Database):
         row = await self.fetchone("PRAGMA data_version")
         return f"{row[0] if row else 0}.{self._writes}"
 
+    async def release_memory(self) -> None:
+        await self.fetchall("PRAGMA shrink_memory")
+
     async def integrity_check(self) -> list[str]:
         rows = await self.fetchall("PRAGMA integrity_check")
         return [str(row[0]) for row in rows]
