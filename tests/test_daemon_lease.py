@@ -48,5 +48,7 @@ async def test_a_daemon_job_skips_while_a_command_holds_the_lease_then_runs(
 
         assert daemon.jobs_done == [("sync", True), ("push", True)]
         assert daemon.app.daemon.alive()
-    async with Ledger.open(path, world.clock) as ledger:  # the daemon stopped: every job gave it back
+    async with Ledger.open(
+        path, world.clock
+    ) as ledger:  # the daemon stopped: every job gave it back
         assert await ledger.leases.holder(DEFAULT_ACCOUNT) is None, "given back"
