@@ -64,6 +64,17 @@ def meaning(code: int | None) -> str:
     return FAIL_MEANINGS.get(code, "not in Huawei's documented list")
 
 
+def inside_month(month: Month, zone: ZoneInfo) -> datetime:
+    """The 15th at 12:00 local: inside the month in `zone` and in every zone within ±14 h."""
+    return datetime(month.year, month.month, 15, 12, tzinfo=zone)
+
+
+def inside_year(year: int, zone: ZoneInfo, now: datetime) -> datetime:
+    """Inside `year`: mid-month of its newest month not after now, so it stays within 365 days."""
+    current = Month.containing(now, zone)
+    return inside_month(current if current.year == year else Month(year, 12), zone)
+
+
 @dataclass
 class Step:
     """One line of the probe: the interface, whether it worked, what came back."""
@@ -215,12 +226,12 @@ class Probe:
         )
         await self._step(
             "getKpiStationDay",
-            lambda s: buckets(s, "getKpiStationDay", wire.inside_month(month, zone), "daily", str(month)),
+            lambda s: buckets(s, "getKpiStationDay", inside_month(month, zone), "daily", str(month)),
         )  # fmt: skip
         await self._step(
             "getKpiStationMonth",
             lambda s: buckets(
-                s, "getKpiStationMonth", wire.inside_year(today.year, zone, now), "monthly",
+                s, "getKpiStationMonth", inside_year(today.year, zone, now), "monthly",
                 str(today.year),
             ),
         )  # fmt: skip

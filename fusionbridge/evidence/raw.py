@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import bz2
 import hashlib
+import json
 import zlib
 from calendar import monthrange
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -43,6 +45,15 @@ class RawResponse:
     @property
     def sha256(self) -> str:
         return sha256_hex(self.body)
+
+    @classmethod
+    def received(
+        cls, endpoint: str, body: Mapping[str, object], at: datetime, raw: bytes
+    ) -> RawResponse:
+        """An answer as received, with the request body as aiohttp serialised it (json.dumps)."""
+        asked = body.get("devIds") or body.get("stationCodes") or ""
+        ids = tuple(str(asked).split(",")) if asked else ()
+        return cls(endpoint, json.dumps(body), at, raw, ids)
 
 
 def sha256_hex(data: bytes) -> str:

@@ -7,7 +7,6 @@ goes through the pacer; transient failures are retried by stamina, rate limits a
 
 from __future__ import annotations
 
-import json
 import ssl
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -321,7 +320,9 @@ class FusionSolarClient:
                     raise
                 self._notify(endpoint, "ok")
                 if evidence is not None:
-                    evidence.append(_raw_response(endpoint, body, self._clock.now(), answer))
+                    evidence.append(
+                        RawResponse.received(endpoint, body, self._clock.now(), answer.raw)
+                    )
                 return data
         raise AssertionError("unreachable")  # pragma: no cover
 
@@ -385,17 +386,3 @@ class FusionSolarClient:
 
 def _unique(items: Sequence[str]) -> list[str]:
     return list(dict.fromkeys(items))
-
-
-def _raw_response(
-    endpoint: str, body: Mapping[str, object], at: datetime, answer: Answer
-) -> RawResponse:
-    """The answer as received, with the request body as aiohttp serialised it (json.dumps)."""
-    asked = body.get("devIds") or body.get("stationCodes") or ""
-    return RawResponse(
-        endpoint,
-        json.dumps(body),
-        at,
-        answer.raw,
-        tuple(str(asked).split(",")) if asked else (),
-    )

@@ -11,9 +11,8 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import IntEnum
 from typing import TypeVar
-from zoneinfo import ZoneInfo
 
-from fusionbridge.core.models import Device, KpiRow, Month, Plant
+from fusionbridge.core.models import Device, KpiRow, Plant
 from fusionbridge.errors import (
     DailyCapError,
     FusionSolarApiError,
@@ -150,17 +149,6 @@ def device_batches(
         for type_id in sorted(by_type)
         for batch in chunked(by_type[type_id], size)
     ]
-
-
-def inside_month(month: Month, zone: ZoneInfo) -> datetime:
-    """The 15th at 12:00 local: inside the month in `zone` and in every zone within ±14 h."""
-    return datetime(month.year, month.month, 15, 12, tzinfo=zone)
-
-
-def inside_year(year: int, zone: ZoneInfo, now: datetime) -> datetime:
-    """Inside `year`: mid-month of its newest month not after now, so it stays within 365 days."""
-    current = Month.containing(now, zone)
-    return inside_month(current if current.year == year else Month(year, 12), zone)
 
 
 # --- the envelope -----------------------------------------------------------------------------
