@@ -297,7 +297,9 @@ async def test_no_inverters_configured_warns_and_succeeds(cli: Cli) -> None:
         assert result.code == 0, (argv, result.out, result.err)
     assert cli.pipeline.redex.count("monthly_data") == 0
     warned = await cli("push")
-    assert any(e["event"] == "push.nothing_configured" for e in events(warned.err))
+    assert any(
+        e["event"] == "config.no_inverters" and e["work"] == "push" for e in events(warned.err)
+    )
     assert any(e["level"] == "warning" for e in events(warned.err))
 
 

@@ -16,7 +16,7 @@ from fusionbridge.errors import FusionBridgeError
 from fusionbridge.jobs import push as push_job
 from fusionbridge.jobs import sync as sync_job
 from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
-from fusionbridge.jobs.sources import load_inventory, resolve
+from fusionbridge.jobs.sources import load_inventory, nothing_configured, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
@@ -43,11 +43,7 @@ async def sync(settings: Settings, args: argparse.Namespace) -> int:
     if args.first and args.last and args.last < args.first:
         print("fusionbridge: error: --to is before --from", file=sys.stderr)
         return 2
-    if not settings.inverters:
-        log.warning(
-            "sync.nothing_configured",
-            hint="add [[inverters]]; `fusionbridge discover --toml` lists them",
-        )
+    if nothing_configured(settings, "sync"):
         return 0
     async with open_runtime(settings) as rt, command_lease(rt, _lease_wait(args)):
         report = await sync_job.sync(rt, first=args.first, last=args.last, days=args.days)
@@ -68,8 +64,7 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
     if args.force and args.month is None:
         print("fusionbridge: error: --force needs --month YYYY-MM", file=sys.stderr)
         return 2
-    if not settings.inverters:
-        log.warning("push.nothing_configured", hint="add [[inverters]] to the config")
+    if nothing_configured(settings, "push"):
         return 0
     if getattr(args, "inverter", None) is not None and args.inverter not in {
         i.remote_inv_id for i in settings.inverters

@@ -89,8 +89,9 @@ class PushPlan:
 def send_reason(record: MonthRecord, value: Decimal) -> SendReason | None:
     """Why an unfrozen month carried at `value` needs sending, or None when it does not.
 
-    A `failed` month (400, or a 201 without a usable ProcessId) and one unconfirmed again after
-    its one re-send go out only when the value changes (or with --force): never blindly.
+    A `failed` month (processing ended Failed, or a 201 without a usable ProcessId) and one
+    unconfirmed again after its one re-send go out only when the value changes (or with
+    --force): never blindly.
     """
     state = record.state
     if state in (None, SubmissionState.MISSING, SubmissionState.FETCHED, SubmissionState.HELD):

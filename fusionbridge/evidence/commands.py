@@ -25,7 +25,7 @@ log = get_logger(__name__)
 async def evidence(settings: Settings, args: argparse.Namespace) -> int:
     """`evidence --month [--inverter] --out FILE.zip`: the month's bundle for a verifier."""
     clock = SystemClock()
-    async with Ledger.open(settings.storage.path, clock) as ledger:
+    async with Ledger.open(settings.storage, clock) as ledger:
         try:
             facts = await gather(settings, ledger, args.month, clock.now(), args.inverter)
         except EvidenceMissing as exc:
@@ -58,7 +58,7 @@ async def export(settings: Settings, args: argparse.Namespace) -> int:
         print("fusionbridge: error: --to is before --from", file=sys.stderr)
         return 2
     clock = SystemClock()
-    async with Ledger.open(settings.storage.path, clock) as ledger:
+    async with Ledger.open(settings.storage, clock) as ledger:
         lines = await ledger_status(settings, ledger, clock.now())
         if args.days:
             first = args.first.first_day() if args.first else date.min

@@ -29,7 +29,7 @@ from fusionbridge.core.outcomes import (
 from fusionbridge.core.push_plan import Drift, Held, PushItem, plan_push
 from fusionbridge.errors import CredentialsError
 from fusionbridge.jobs.push_daily import push_days, recover_days, standing_day_problems
-from fusionbridge.jobs.sources import ledger_view, require_all, resolve
+from fusionbridge.jobs.sources import ledger_view, nothing_configured, require_all, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import wire
 from fusionbridge.store.submissions import SubmissionRecord
@@ -90,8 +90,7 @@ async def push(
 ) -> PushReport:
     """Send every due, unsent or changed month, then follow REDEX processing for up to `wait_s`."""
     settings = rt.settings
-    if not settings.inverters:
-        log.warning("push.nothing_configured")
+    nothing_configured(settings, "push")
     if not dry_run:
         if rt.lease is not None:  # only the lease holder may decide that a request was orphaned
             await _recover(rt)

@@ -22,6 +22,7 @@ from fusionbridge.errors import (
 from fusionbridge.jobs.lease import Lease, renewed
 from fusionbridge.jobs.live import refresh_live
 from fusionbridge.jobs.push import push
+from fusionbridge.jobs.sources import nothing_configured
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import get_logger
 from fusionbridge.store.job_runs import redact_error
@@ -104,8 +105,8 @@ class JobRunner:
         rt = self.rt
         started = rt.clock.monotonic()
         try:
-            if not rt.settings.inverters:
-                log.warning("job.nothing_configured", job=job)
+            if nothing_configured(rt.settings, job):
+                pass
             elif job == "sync":
                 await sync(rt, daily=True)
             elif job == "live":
