@@ -13,6 +13,7 @@ from fusionbridge.core.due import describe_month
 from fusionbridge.core.inverters import ResolvedInverter, Target, resolve_inverters
 from fusionbridge.core.models import EnergyReading, Month, Plant, SourceRef, SubmissionState
 from fusionbridge.core.readings import Finding
+from fusionbridge.daemon.status import MonthLine, daily_month_lines
 from fusionbridge.jobs.sources import month_record
 from fusionbridge.page.facts import (
     InverterFacts,
@@ -64,6 +65,7 @@ async def read_page_facts(
     records = {(r.remote_inv_id, r.month): r for r in await ledger.live.readable_submissions()}
     raw_states = await ledger.live.submission_states()
     findings = await ledger.findings.load()
+    daily = await daily_month_lines(ledger, resolution.inverters, now, settings)
     inverters = await asyncio.to_thread(
         _inverter_facts,
         settings,
@@ -72,6 +74,7 @@ async def read_page_facts(
         records,
         raw_states,
         findings,
+        daily,
         now,
         inventory_known=inventory.refreshed_at is not None,
     )
@@ -165,6 +168,7 @@ def _inverter_facts(
     records: Mapping[tuple[str, Month], SubmissionRecord],
     raw_states: Mapping[tuple[str, str], StoredState],
     findings: Mapping[tuple[SourceRef, Month], list[Finding]],
+    daily: Mapping[str, Mapping[Month, MonthLine]],
     now: datetime,
     *,
     inventory_known: bool,
@@ -178,6 +182,15 @@ def _inverter_facts(
         current = Month.containing(now, target.zone)
         months: dict[Month, MonthFacts] = {}
         for month in (current.shift(o) for o in range(1 - MONTHS_SHOWN, 1)):
+            if target.daily:  # a daily inverter's month is the sum and worst state of its days
+                line = daily.get(entry.remote_inv_id, {}).get(month)
+                if line is not None:
+                    months[month] = MonthFacts(
+                        month, line.kwh, line.state.value, line.drift_kwh,
+                        line.last_error or line.days_note, (),
+                        issue_deadline(month, settings.irec.deadlines),
+                    )  # fmt: skip
+                continue
             reading = readings.get((found.source, month)) if found else None
             raw = raw_states.get((entry.remote_inv_id, str(month)))
             record = records.get((entry.remote_inv_id, month))
