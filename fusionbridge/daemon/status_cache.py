@@ -31,6 +31,9 @@ from fusionbridge.daemon.status import (
 )
 from fusionbridge.errors import LedgerError
 from fusionbridge.logs import get_logger
+from fusionbridge.page.facts import PlantFacts
+from fusionbridge.page.live_json import live_json
+from fusionbridge.page.source import plant_facts
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
 from fusionbridge.store.job_runs import JobRun
@@ -193,15 +196,17 @@ def _read_facts(
     *,
     only: str | None,
     latest: int | None,
-) -> LedgerFacts:
-    """The facts through this worker thread's own loop and connection (never creating a ledger)."""
+) -> tuple[LedgerFacts, list[PlantFacts]]:
+    """The facts and the plants' live figures, through this worker thread's own loop and
+    connection (never creating a ledger)."""
     storage = settings.storage
     if storage.url is None and not storage.path.exists():
         raise LedgerError(f"ledger read failed: {storage.path.name} is gone")
 
-    async def load() -> LedgerFacts:
+    async def load() -> tuple[LedgerFacts, list[PlantFacts]]:
         async with Ledger.open(storage, clock) as ledger:
-            return await load_facts(settings, ledger, now, only=only, latest=latest)
+            facts = await load_facts(settings, ledger, now, only=only, latest=latest)
+            return facts, await plant_facts(settings, ledger, now)
 
     return asyncio.run(load())
 
@@ -213,15 +218,16 @@ class LedgerGauges:
     counts: dict[str, int]
     deadline_days: dict[str, int]
     drift_months: int
+    plants: list[PlantFacts]
 
 
 def _count_apart(settings: Settings, clock: Clock, now: datetime) -> LedgerGauges:
     """Every inverter-month's state, counted in a worker thread on its own ledger connection."""
 
-    facts = _read_facts(settings, clock, now, only=None, latest=None)
+    facts, plants = _read_facts(settings, clock, now, only=None, latest=None)
     lines = status_lines(settings, facts, now)
     drifting = sum(1 for inverter in lines for m in inverter.months if m.drift_kwh)
-    return LedgerGauges(state_counts(lines), nearest_deadlines(lines), drifting)
+    return LedgerGauges(state_counts(lines), nearest_deadlines(lines), drifting, plants)
 
 
 def _build_apart(
@@ -238,7 +244,7 @@ def _build_apart(
     on the daemon's loop that would be a second without /livez.
     """
 
-    facts = _read_facts(settings, clock, now, only=query.inverter, latest=query.months)
+    facts, plants = _read_facts(settings, clock, now, only=query.inverter, latest=query.months)
     lines = status_lines(settings, facts, now, last_months=query.months, only=query.inverter)
     counts = state_counts(lines)
     summary = {
@@ -246,6 +252,7 @@ def _build_apart(
         "pending": sum(counts.get(s.value, 0) for s in PENDING_STATES),
         "failed": sum(counts.get(s.value, 0) for s in FAILED_STATES),
         "fusionsolar_calls_today": dict(calls_today),
+        "plants": live_json(plants),
     }
     jobs = {name: job_json(runs.get(name)) for name in JOBS}
     return b"".join(

@@ -15,8 +15,7 @@ from fusionbridge.daemon.status_cache import StatusCache, iso, parse_query
 from fusionbridge.errors import LedgerError
 from fusionbridge.fusionsolar.oauth import authorization_problem
 from fusionbridge.jobs.runner import JobRunner
-from fusionbridge.page.live_json import live_json, set_live_metrics
-from fusionbridge.page.source import plant_facts
+from fusionbridge.page.live_json import set_live_metrics
 from fusionbridge.store.job_runs import redact_error
 
 
@@ -75,13 +74,6 @@ class DaemonStatus:
             "failing_checks": await self.readiness(),
             "months": query.months,
         }
-        now = self.rt.clock.now()
-        try:
-            head["plants"] = live_json(
-                await plant_facts(self.rt.settings, self.rt.ledger, now), now
-            )
-        except LedgerError:
-            head["plants"] = []
         try:
             body = await self.cache.body(query)
         except LedgerError as exc:
@@ -94,10 +86,9 @@ class DaemonStatus:
         try:
             gauges = await self.cache.gauges()  # counted again only when the ledger changed
             runs = await rt.ledger.jobs.runs()
-            plants = await plant_facts(rt.settings, rt.ledger, rt.clock.now())
         except LedgerError:
             return
-        set_live_metrics(rt.metrics, plants, rt.clock.now())
+        set_live_metrics(rt.metrics, gauges.plants, rt.clock.now())
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
         rt.metrics.set_submissions({s.value: 0 for s in shown} | gauges.counts)
         rt.metrics.set_deadlines(gauges.deadline_days)

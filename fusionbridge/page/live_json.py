@@ -15,8 +15,12 @@ def _text(value: Decimal | None) -> str | None:
     return None if value is None else f"{value:.3f}"
 
 
-def live_json(plants: Sequence[PlantFacts], now: datetime) -> list[dict[str, Any]]:
-    """Per plant: today, lifetime, health, when read and how old, and today's hourly kWh."""
+def live_json(plants: Sequence[PlantFacts]) -> list[dict[str, Any]]:
+    """Per plant: today, lifetime, health, when read, and today's hourly kWh.
+
+    No age: /status serves this from a cache, so the reader compares `fetched_at` with the
+    document's `now` (the metric `fusionbridge_plant_data_age_seconds` is computed per scrape).
+    """
     return [
         {
             "plant_code": p.code,
@@ -27,9 +31,6 @@ def live_json(plants: Sequence[PlantFacts], now: datetime) -> list[dict[str, Any
             "fetched_at": None
             if p.fetched_at is None
             else p.fetched_at.astimezone(UTC).isoformat(),
-            "data_age_s": None
-            if p.fetched_at is None
-            else round((now - p.fetched_at).total_seconds(), 1),
             "hourly_kwh": {f"{hour:02d}": _text(kwh) for hour, kwh in sorted(p.hours.items())},
         }
         for p in plants
