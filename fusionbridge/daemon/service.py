@@ -94,7 +94,6 @@ class DaemonApp:
                 inverters=len(self.rt.settings.inverters),
             )
             self.notifier.ready(f"listening on {host}:{bound}")
-            await self.page.warm()
             if on_ready is not None:
                 await on_ready(bound)
 

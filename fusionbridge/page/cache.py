@@ -17,7 +17,6 @@ from datetime import datetime
 from fusionbridge.clock import Clock
 from fusionbridge.logs import get_logger
 from fusionbridge.page.facts import PageFacts
-from fusionbridge.page.render import render_page
 from fusionbridge.page.source import read_page_facts
 from fusionbridge.page.view import PageView, build_view
 from fusionbridge.settings import Settings
@@ -52,6 +51,8 @@ class _Built:
 
 def compose(facts: PageFacts) -> tuple[PageView, PageAnswer]:
     """The view model and its encoded HTML: pure, so it can run in a worker thread."""
+    from fusionbridge.page.render import render_page  # Jinja2 loads with the first visitor
+
     view = build_view(facts)
     plain = render_page(view).encode()
     return view, PageAnswer(plain, gzip.compress(plain, compresslevel=5))
@@ -89,11 +90,6 @@ class PageCache:
 
     async def answer(self) -> PageAnswer:
         return (await self._current()).answer
-
-    async def warm(self) -> None:
-        """Start the first build now (the daemon is up), so the first visitor need not wait."""
-        if self._built is None and self._building is None:
-            self._start(*await self._inputs())
 
     async def close(self) -> None:
         """Cancel a build in flight (the daemon is stopping)."""

@@ -10,7 +10,6 @@ from pydantic import SecretStr
 from fusionbridge.errors import ConfigError
 from fusionbridge.store.database import Database
 from fusionbridge.store.pg_url import url_problem
-from fusionbridge.store.postgres import PostgresDatabase
 from fusionbridge.store.sqlite import SqliteDatabase
 
 
@@ -41,4 +40,6 @@ async def open_database(target: LedgerTarget) -> Database:
     problem = url_problem(url)
     if problem is not None:
         raise ConfigError([f"storage.url: {problem}"])
+    from fusionbridge.store.postgres import PostgresDatabase  # the driver only for PostgreSQL
+
     return await PostgresDatabase.connect(url)

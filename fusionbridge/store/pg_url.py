@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from urllib.parse import unquote, urlsplit
 
-import psycopg
-from psycopg.conninfo import conninfo_to_dict
-
 SCHEMES = ("postgresql", "postgres")
 
 
@@ -19,6 +16,9 @@ def url_problem(url: str) -> str | None:
         return "is not a valid URL"
     if parts.scheme not in SCHEMES:
         return "must start with postgresql://"
+    import psycopg  # only when a URL is configured: the driver costs memory a SQLite box never uses
+    from psycopg.conninfo import conninfo_to_dict
+
     try:
         conninfo_to_dict(url)
     except psycopg.ProgrammingError:
