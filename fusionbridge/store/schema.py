@@ -350,4 +350,14 @@ STEPS: tuple[tuple[str, ...], ...] = (
             last_error TEXT
         ) STRICT""",
     ),
+    (
+        # SPEC §15 evidence for daily inverters (§11): REDEX's answer to each day request as
+        # received, as push_answers keeps it for monthly requests.
+        """CREATE TABLE day_answers (
+            request_id INTEGER PRIMARY KEY REFERENCES day_requests (id),
+            http_status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        ) STRICT""",
+    ),
 )
