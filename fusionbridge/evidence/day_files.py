@@ -135,7 +135,9 @@ DAILY_README = """
 A daily-registered inverter (SPEC: REDEX daily generation data)
 ---------------------------------------------------------------
 Its derivation.json has a `daily` part. The month's `submitted.kwh` is the sum of its days'
-`kwh_sent` (`daily.sum_of_days_sent_kwh`). For each day under `daily.days`:
+`kwh_sent` (`daily.sum_of_days_sent_kwh`); the month value FusionSolar reported (`derivation`)
+is kept as a cross-check only and may differ from that sum by rounding. For each day under
+`daily.days`:
   - `fusionsolar.raw_response` names the getDevKpiDay / getKpiStationDay answer; the record whose
     devId or stationCode matches `source` and whose collectTime is that date carries
     `dataItemMap[key]` = `raw_value`; rounded half up to three decimals it is `kwh`.
