@@ -147,6 +147,22 @@ async def test_a_daily_inverters_month_is_the_sum_of_its_days_each_traced_both_w
         assert daily["previous_day"] is None
         counter = Decimal(json.loads(baseline["counter_raw"])[baseline["counter_key"]])
         assert counter == Decimal(baseline["counter_kwh"])
+        # ... the counter traced to the FusionSolar answer it was read from
+        answer = baseline["counter_answer"]
+        body = files[answer["raw_response"]]
+        meta = json.loads(files[answer["raw_response"].replace(".response.", ".meta.")])
+        assert (
+            sha(body) == meta["response_sha256_recorded_at_fetch"] == answer["raw_response_sha256"]
+        )
+        kind, source_id, _ = derivation["source"].split(":", 2)
+        assert meta["endpoint"] == ("getDevRealKpi" if kind == "device" else "getStationRealKpi")
+        [record] = [
+            r
+            for r in json.loads(body, parse_float=Decimal)["data"]
+            if str(r["devId" if kind == "device" else "stationCode"]) == source_id
+        ]
+        assert Decimal(str(record["dataItemMap"][baseline["counter_key"]])) == counter
+        assert Decimal(answer["raw_value"]) == counter
         opening = Decimal(baseline["opening_kwh"])
         assert opening == round_kwh(counter) - Decimal(baseline["known_kwh"])
         running = opening

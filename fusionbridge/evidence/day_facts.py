@@ -43,6 +43,15 @@ class DailyMonth:
     previous_day: tuple[date, Decimal] | None
     """The last day sent before the month and its running total: where the month's totals go on."""
     days: tuple[EvidenceDay, ...]
+    counter: TracedReading | None = None
+    """The baseline's lifetime-counter reading, linked to the FusionSolar answer it came from."""
+
+    def readings(self) -> tuple[TracedReading, ...]:
+        """Every reading of the month whose raw answer belongs in the bundle."""
+        return (
+            *(d.reading for d in self.days if d.reading is not None),
+            *((self.counter,) if self.counter else ()),
+        )
 
     @property
     def sent_kwh(self) -> Decimal | None:

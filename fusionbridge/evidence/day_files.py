@@ -86,6 +86,7 @@ def daily_derivation(month: DailyMonth, trace: TraceJson) -> dict[str, Any]:
                 "opening_kwh": _dec(baseline.opening_kwh),
                 "anchor_day": baseline.anchor_day.isoformat(),
                 "read_at": _iso(baseline.read_at),
+                "counter_answer": trace(month.counter) if month.counter else None,
             }
             if baseline
             else None
@@ -148,7 +149,9 @@ is kept as a cross-check only and may differ from that sum by rounding. For each
     status, and redex/process-<ProcessId>.statuses.json the processing status history.
   - `accumulated_kwh` is the previous submitted day's plus `kwh`; the month's first day goes on
     from `daily.previous_day`, or, for the inverter's first day, from `daily.baseline`
-    (the lifetime counter as read, its raw text, and opening_kwh = counter - known_kwh).
+    (the lifetime counter as read, its raw text, and opening_kwh = counter - known_kwh;
+    `baseline.counter_answer` names the getDevRealKpi / getStationRealKpi answer it was read
+    from, where `dataItemMap[key]` of the source's record is `raw_value`).
 In summary.csv its row says frequency `daily`: kwh_submitted is the sum of its days sent,
 days_sent how many, and redex_requests lists its day-request files.
 """

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from datetime import date
 from decimal import Decimal
@@ -12,6 +13,7 @@ from fusionbridge.evidence.day_facts import DailyMonth, DayRequestFile, Evidence
 from fusionbridge.evidence.raw import TracedReading
 from fusionbridge.store import Ledger
 from fusionbridge.store.day_evidence import DayItem
+from fusionbridge.store.day_submissions import Baseline
 
 
 async def gather_daily(
@@ -25,6 +27,7 @@ async def gather_daily(
         return {}, {}
     inverters = sorted(lines)
     baselines = await ledger.days.baselines()
+    counter_answers = await ledger.day_evidence.counter_answer_ids()
     items: dict[tuple[str, date], list[DayItem]] = {}
     for item in await ledger.day_evidence.day_items(inverters, month.first_day(), month.last_day()):
         items.setdefault((item.remote_inv_id, item.day), []).append(item)
@@ -50,6 +53,7 @@ async def gather_daily(
                 )
                 for line in sorted(lines[inverter], key=lambda x: x.day)
             ),
+            counter=_counter(baselines.get(inverter), counter_answers.get(inverter)),
         )
     ids = {i.request_id for carried in items.values() for i in carried}
     answers = await ledger.day_evidence.day_answers(ids)
@@ -66,3 +70,18 @@ async def gather_daily(
             answer.received_at if answer else None,
         )
     return result, files
+
+
+def _counter(baseline: Baseline | None, raw_response_id: int | None) -> TracedReading | None:
+    """The counter reading as a traced value: the raw text Huawei sent under its key."""
+    if baseline is None:
+        return None
+    raw = json.loads(baseline.raw, parse_float=Decimal).get(baseline.counter_key)
+    return TracedReading(
+        period=baseline.anchor_day,
+        kwh=baseline.counter_kwh,
+        raw=str(raw),
+        key=baseline.counter_key,
+        fetched_at=baseline.read_at,
+        raw_response_id=raw_response_id,
+    )

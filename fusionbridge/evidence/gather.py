@@ -141,7 +141,7 @@ async def _shared_files(
     raw_ids = {
         r.raw_response_id
         for m in months
-        for r in (m.month_reading, *m.days, *m.history)
+        for r in (m.month_reading, *m.days, *m.history, *(m.daily.readings() if m.daily else ()))
         if r.raw_response_id is not None
     }
     raw = {

@@ -1,17 +1,20 @@
-"""What a daily inverter's evidence needs from the ledger: REDEX's answers to day requests, as
-received, and which request carried each day with what came of it (SPEC §11, §15)."""
+"""What a daily inverter's evidence needs from the ledger: REDEX's answers to day requests and the
+baseline counter's FusionSolar answer, as received, and which request carried each day with what
+came of it (SPEC §11, §15)."""
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 
 from fusionbridge.clock import Clock
+from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.store.columns import decimal, instant, instant_text
 from fusionbridge.store.database import Database
+from fusionbridge.store.raw_responses import insert_raw_responses
 from fusionbridge.store.redex_log import RedexAnswer
 
 
@@ -56,6 +59,28 @@ class DayEvidenceRecords:
                 VALUES (?, ?, ?, ?) ON CONFLICT (request_id) DO NOTHING""",
                 (request_id, http_status, body, instant_text(at)),
             )
+
+    async def keep_counter_answers(
+        self, responses: Sequence[RawResponse], baselines: Mapping[str, str]
+    ) -> None:
+        """Keep the lifetime-counter answers once each; link each new baseline (remote inverter
+        to devId or stationCode) to the answer that carried its counter."""
+        async with self._db.transaction() as tx:
+            links = await insert_raw_responses(tx, responses)
+            for remote_inv_id, object_id in sorted(baselines.items()):
+                if object_id in links:
+                    await tx.execute(
+                        """INSERT INTO day_baseline_answers (remote_inv_id, raw_response_id)
+                        VALUES (?, ?) ON CONFLICT (remote_inv_id) DO NOTHING""",
+                        (remote_inv_id, links[object_id]),
+                    )
+
+    async def counter_answer_ids(self) -> dict[str, int]:
+        """Per remote inverter, the kept answer its baseline's counter was read from."""
+        rows = await self._db.fetchall(
+            "SELECT remote_inv_id, raw_response_id FROM day_baseline_answers"
+        )
+        return {row[0]: int(row[1]) for row in rows}
 
     async def day_answers(self, request_ids: Iterable[int]) -> dict[int, RedexAnswer]:
         wanted = sorted(set(request_ids))
