@@ -88,7 +88,7 @@ class DayEvidenceRecords:
             return {}
         rows = await self._db.fetchall(
             "SELECT request_id, http_status, body, received_at FROM day_answers "
-            "WHERE request_id IN (SELECT value FROM json_each(?))",
+            "WHERE request_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?))",
             (json.dumps(wanted),),
         )
         return {
@@ -130,7 +130,7 @@ class DayEvidenceRecords:
             return []
         rows = await self._db.fetchall(
             "SELECT id, payload, begun_at, finished_at FROM day_requests "
-            "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            "WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY id",
             (json.dumps(wanted),),
         )
         return [
