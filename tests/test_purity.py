@@ -29,6 +29,8 @@ WIRE_MODULES = [
     "fusionbridge.notify.events",
     "fusionbridge.evidence.raw",
     "fusionbridge.evidence.bundle",
+    "fusionbridge.evidence.day_facts",
+    "fusionbridge.evidence.day_files",
 ]
 IO_LIBRARIES = [
     "aiohttp",

@@ -27,6 +27,9 @@ SQLITE_ONLY = {
     ),
     r"\blast_insert_rowid\(": "use Transaction.insert",
     r"SET\s+(\w+)\s*=\s*\1\s*[+-]": "qualify the column with its table inside ON CONFLICT",
+    r'DO\s+UPDATE\s+SET[^"]*?\b(\w+)\s*=\s*\1\s*[+-]': (
+        "qualify the column with its table inside ON CONFLICT"
+    ),
 }
 
 
@@ -55,6 +58,7 @@ def test_the_guard_sees_each_habit() -> None:
         "PRAGMA user_version",
         "SELECT strftime('%s', x)",
         "ON CONFLICT (a) DO UPDATE SET runs = runs + 1",
+        "ON CONFLICT (a) DO UPDATE SET b = excluded.b,\n    runs = runs + 1",
     ]
     for sample in samples:
         assert any(re.search(p, sample, flags=re.IGNORECASE) for p in SQLITE_ONLY), sample

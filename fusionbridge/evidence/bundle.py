@@ -19,6 +19,13 @@ from decimal import Decimal
 from typing import Any
 
 from fusionbridge.core.models import Month, round_kwh
+from fusionbridge.evidence.day_facts import DailyMonth, DayRequestFile
+from fusionbridge.evidence.day_files import (
+    DAILY_README,
+    daily_derivation,
+    day_request_files,
+    day_request_stem,
+)
 from fusionbridge.evidence.raw import TracedReading, sha256_hex
 
 ZIP_TIME = (1980, 1, 1, 0, 0, 0)
@@ -95,6 +102,8 @@ class InverterMonth:
     last_error: str | None
     requests: tuple[RequestItem, ...]
     deadline: date | None
+    daily: DailyMonth | None = None
+    """A daily-registered inverter's days, baseline and day requests (SPEC §11)."""
 
 
 @dataclass(frozen=True)
@@ -106,6 +115,7 @@ class BundleFacts:
     raw: Mapping[int, RawFile]
     requests: Mapping[int, RequestFile]
     statuses: Mapping[int, Sequence[StatusSeen]]
+    day_requests: Mapping[int, DayRequestFile] = field(default_factory=dict)
 
 
 def build_files(facts: BundleFacts) -> dict[str, bytes]:
@@ -138,6 +148,7 @@ def build_files(facts: BundleFacts) -> dict[str, bytes]:
                 "answered_at": _iso(request.answered_at),
             }
         )
+    files.update(day_request_files(facts.day_requests.values()))
     for process_id, history in facts.statuses.items():
         files[f"redex/process-{process_id}.statuses.json"] = _json(
             [{"status": s.status, "seen_at": _iso(s.seen_at), "answer": s.body} for s in history]
@@ -147,7 +158,7 @@ def build_files(facts: BundleFacts) -> dict[str, bytes]:
             derivation(item, facts.raw)
         )
     files["summary.csv"] = summary_csv(facts.inverters, facts.raw)
-    files["README.txt"] = readme(facts.month, len(facts.inverters)).encode()
+    files["README.txt"] = (readme(facts.month, len(facts.inverters)) + DAILY_README).encode()
     files["SHA256SUMS"] = "".join(
         f"{sha256_hex(files[path])}  {path}\n" for path in sorted(files)
     ).encode()
@@ -181,7 +192,7 @@ def derivation(item: InverterMonth, raw: Mapping[int, RawFile]) -> dict[str, Any
     """How the submitted value came to be, step by step, with the file of each answer."""
     reading = item.month_reading
     days_sum = sum((d.kwh for d in item.days), Decimal(0))
-    return {
+    document = {
         "remote_inv_id": item.remote_inv_id,
         "month": str(item.month),
         "source": item.source,
@@ -232,7 +243,11 @@ def derivation(item: InverterMonth, raw: Mapping[int, RawFile]) -> dict[str, Any
             for r in item.requests
         ],
         "irec_deadline": item.deadline.isoformat() if item.deadline else None,
+        "frequency": "daily" if item.daily else "monthly",
     }
+    if item.daily is not None:
+        document["daily"] = daily_derivation(item.daily, lambda r: _reading_json(r, raw))
+    return document
 
 
 SUMMARY_COLUMNS = (
@@ -250,6 +265,8 @@ SUMMARY_COLUMNS = (
     "raw_response_sha256",
     "redex_requests",
     "irec_deadline",
+    "frequency",
+    "days_sent",
 )
 
 
@@ -274,8 +291,15 @@ def summary_csv(inverters: Sequence[InverterMonth], raw: Mapping[int, RawFile]) 
                 reading.key,
                 f"{kept.stem}.response.json" if kept else "",
                 kept.sha256 if kept else "",
-                " ".join(f"redex/request-{r.request_id:08d}.json" for r in item.requests),
+                " ".join(
+                    [f"redex/request-{r.request_id:08d}.json" for r in item.requests]
+                    + _day_requests(item.daily)
+                ),
                 item.deadline.isoformat() if item.deadline else "",
+                "daily" if item.daily else "monthly",
+                sum(1 for d in item.daily.days if d.facts.kwh_sent is not None)
+                if item.daily
+                else "",
             )
         )
     return out.getvalue().encode()
@@ -347,6 +371,13 @@ def _reading_json(reading: TracedReading, raw: Mapping[int, RawFile]) -> dict[st
         "raw_response_sha256": kept.sha256 if kept else None,
         "raw_response_note": note,
     }
+
+
+def _day_requests(daily: DailyMonth | None) -> list[str]:
+    if daily is None:
+        return []
+    ids = sorted({i.request_id for d in daily.days for i in d.requests})
+    return [f"{day_request_stem(i)}.json" for i in ids]
 
 
 def _json(value: object) -> bytes:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
 
 from fusionbridge.core.inverters import resolve_inverters
@@ -16,6 +17,8 @@ from fusionbridge.evidence.bundle import (
     RequestItem,
     StatusSeen,
 )
+from fusionbridge.evidence.day_facts import DailyMonth, day_process_ids
+from fusionbridge.evidence.day_gather import gather_daily
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger, PushRequest
 
@@ -60,6 +63,18 @@ async def gather(
                     RequestItem(request.id, item.kwh, item.outcome, item.process_id, item.message)
                 )
     traces = await ledger.raw.traces((r.source for r in resolved.values()), month)
+    day_lines = {}
+    for entry in entries:
+        found = resolved.get(entry.remote_inv_id)
+        if found is not None and found.target.daily:
+            line = lines.get((entry.remote_inv_id, month))
+            day_lines[entry.remote_inv_id] = line.days or () if line else ()
+    daily, day_requests = await gather_daily(
+        ledger,
+        month,
+        day_lines,
+        {i: traces[r.source].days for i, r in resolved.items() if r.target.daily},
+    )
     missing: list[str] = []
     months: list[InverterMonth] = []
     for entry in entries:
@@ -100,21 +115,33 @@ async def gather(
                 deadline=line.deadline if line else None,
             )
         )
+        days = daily.get(entry.remote_inv_id)
+        if days is not None:  # submitted day by day: the month is the sum of its days
+            months[-1] = _as_daily(months[-1], days)
     if missing:
         raise EvidenceMissing(
             f"{month} was never fetched for {', '.join(missing)}; "
             f"run: fusionbridge sync --from {month} --to {month}"
         )
-    return await _shared_files(ledger, month, months, log)
+    facts = await _shared_files(ledger, month, months, log, day_process_ids(list(daily.values())))
+    return replace(facts, day_requests=day_requests)
+
+
+def _as_daily(item: InverterMonth, days: DailyMonth) -> InverterMonth:
+    return replace(item, daily=days, value_sent=days.sent_kwh, accepted_kwh=days.accepted_kwh)
 
 
 async def _shared_files(
-    ledger: Ledger, month: Month, months: list[InverterMonth], log: list[PushRequest]
+    ledger: Ledger,
+    month: Month,
+    months: list[InverterMonth],
+    log: list[PushRequest],
+    day_process_ids: set[int],
 ) -> BundleFacts:
     raw_ids = {
         r.raw_response_id
         for m in months
-        for r in (m.month_reading, *m.days, *m.history)
+        for r in (m.month_reading, *m.days, *m.history, *(m.daily.readings() if m.daily else ()))
         if r.raw_response_id is not None
     }
     raw = {
@@ -129,9 +156,11 @@ async def _shared_files(
         for stored in await ledger.raw.raw_responses(raw_ids)
     }
     request_ids = {item.request_id for m in months for item in m.requests}
-    process_ids = {item.process_id for m in months for item in m.requests} | {
-        m.process_id for m in months
-    }
+    process_ids = (
+        {item.process_id for m in months for item in m.requests}
+        | {m.process_id for m in months}
+        | day_process_ids
+    )
     answers = await ledger.redex_log.answers(request_ids)
     requests = {}
     for request in log:

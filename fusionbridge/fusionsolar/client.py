@@ -169,11 +169,13 @@ class FusionSolarClient:
             devices.extend(wire.parse_devices(data))
         return devices
 
-    async def plant_real_kpi(self, plant_codes: Sequence[str]) -> list[KpiRow]:
+    async def plant_real_kpi(
+        self, plant_codes: Sequence[str], evidence: list[RawResponse] | None = None
+    ) -> list[KpiRow]:
         """Real-time plant figures (today, month, lifetime kWh), stamped with the fetch time."""
         rows: list[KpiRow] = []
         for batch in wire.chunked(_unique(plant_codes), wire.MAX_PLANTS_PER_CALL):
-            data = await self._call("getStationRealKpi", wire.plants_body(batch))
+            data = await self._call("getStationRealKpi", wire.plants_body(batch), evidence)
             rows.extend(wire.parse_kpi_rows(data, "stationCode", self._clock.now()))
         return rows
 
@@ -195,11 +197,13 @@ class FusionSolarClient:
             rows.extend(wire.parse_kpi_rows(data, "stationCode"))
         return rows
 
-    async def device_real_kpi(self, devices: Iterable[Device]) -> list[KpiRow]:
+    async def device_real_kpi(
+        self, devices: Iterable[Device], evidence: list[RawResponse] | None = None
+    ) -> list[KpiRow]:
         """Real-time device figures, one call per ≤100 devices of one type."""
         rows: list[KpiRow] = []
         for type_id, ids in wire.device_batches(devices):
-            data = await self._call("getDevRealKpi", wire.devices_body(type_id, ids))
+            data = await self._call("getDevRealKpi", wire.devices_body(type_id, ids), evidence)
             rows.extend(wire.parse_kpi_rows(data, "devId", self._clock.now()))
         return rows
 

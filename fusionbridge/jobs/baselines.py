@@ -17,6 +17,7 @@ from fusionbridge.app import Runtime
 from fusionbridge.core.inverters import ResolvedInverter
 from fusionbridge.core.models import KpiRow, SourceKind, round_kwh
 from fusionbridge.errors import RateLimitedError, TransientError
+from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.logs import get_logger
 from fusionbridge.store.day_submissions import Baseline
 
@@ -41,15 +42,16 @@ async def take_baselines(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> 
     devices = [inv.device for inv in ready if inv.device is not None]
     plants = sorted({inv.source.id for inv in ready if inv.source.kind is SourceKind.PLANT})
     rows: dict[str, KpiRow] = {}
+    answers: list[RawResponse] = []  # the counter's answers as received (SPEC §15)
     try:
         if devices:
-            rows |= {r.object_id: r for r in await rt.fusionsolar.device_real_kpi(devices)}
+            rows |= {r.object_id: r for r in await rt.fusionsolar.device_real_kpi(devices, answers)}
         if plants:
-            rows |= {r.object_id: r for r in await rt.fusionsolar.plant_real_kpi(plants)}
+            rows |= {r.object_id: r for r in await rt.fusionsolar.plant_real_kpi(plants, answers)}
     except (TransientError, RateLimitedError) as exc:
         # The day values are in; the counter can wait for the next sync (their days wait too).
         log.warning("sync.counter_unavailable", inverters=len(ready), error=str(exc))
-    taken = 0
+    taken: dict[str, str] = {}
     for inv in ready:
         key = PLANT_COUNTER if inv.source.kind is SourceKind.PLANT else DEVICE_COUNTER
         row = rows.get(inv.source.id)
@@ -76,7 +78,7 @@ async def take_baselines(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> 
             read_at=row.bucket_start,
         )
         if await rt.ledger.days.save_baseline(baseline):
-            taken += 1
+            taken[inv.remote_inv_id] = inv.source.id
             log.info(
                 "sync.baseline_taken",
                 inverter=inv.remote_inv_id,
@@ -84,4 +86,6 @@ async def take_baselines(rt: Runtime, inverters: Sequence[ResolvedInverter]) -> 
                 opening_kwh=str(baseline.opening_kwh),
                 anchor_day=baseline.anchor_day.isoformat(),
             )
-    return taken
+    if taken:
+        await rt.ledger.day_evidence.keep_counter_answers(answers, taken)
+    return len(taken)

@@ -144,7 +144,13 @@ async def push_days(
             rows, dumps_batch(devices), rt.clock.now()
         )
 
-    async def after_send(outcomes: Sequence[DeviceOutcome]) -> None:
+    async def after_send(
+        outcomes: Sequence[DeviceOutcome], received: tuple[int, str] | None
+    ) -> None:
+        if received is not None:  # evidence: REDEX's answer as received (SPEC §15)
+            await rt.ledger.day_evidence.record_day_answer(
+                request_id["id"], *received, rt.clock.now()
+            )
         by_inverter = {o.device.remote_inv_id: o.outcome for o in outcomes}
         await rt.ledger.days.finish_day_request(request_id["id"], by_inverter, rt.clock.now())
         for o in outcomes:

@@ -28,7 +28,8 @@ class DeviceOutcome:
 
 
 BeforeSend = Callable[[Sequence[DeviceDays]], Awaitable[None]]
-AfterSend = Callable[[Sequence[DeviceOutcome]], Awaitable[None]]
+AfterSend = Callable[[Sequence[DeviceOutcome], tuple[int, str] | None], Awaitable[None]]
+"""Called with the outcomes and REDEX's answer as received (HTTP status, body) if any."""
 
 
 async def submit_days(
@@ -41,8 +42,9 @@ async def submit_days(
     """Send each request; a 422 re-sends the devices it did not name in a new request.
 
     `before_send` runs before every POST (the ledger logs the payload), `after_send` after its
-    outcome is known. Once a request ends `Pending` (REDEX unreachable or throttling past
-    patience) the later ones are not tried: their days stay due for the next run.
+    outcome is known, with the answer as received (kept as evidence, SPEC §15). Once a request
+    ends `Pending` (REDEX unreachable or throttling past patience) the later ones are not
+    tried: their days stay due for the next run.
     """
     outcomes: list[DeviceOutcome] = []
     for devices in requests:
@@ -51,9 +53,9 @@ async def submit_days(
             await before_send(remaining)
             # Should this raise (a refused credential, a cancelled task), the request stays open
             # in the ledger like a crash's: the next run sends its days once more.
-            answer, _received = await client.post_days(daily_wire.dumps_batch(remaining))
+            answer, received = await client.post_days(daily_wire.dumps_batch(remaining))
             done, remaining = _per_device(answer, remaining)
-            await after_send(done)
+            await after_send(done, received)
             outcomes.extend(done)
             if isinstance(answer, Pending):
                 return outcomes

@@ -180,8 +180,9 @@ class RedexSimulator:
                 endpoint, arrived, response.status, request.get(_BODY)
             )
             await asyncio.sleep(late.delay_s)
+        raw = await request.read() if request.body_exists else b""
         self.requests[slot] = ReceivedRequest(
-            endpoint, arrived, response.status, request.get(_BODY)
+            endpoint, arrived, response.status, request.get(_BODY), raw
         )
         return response
 

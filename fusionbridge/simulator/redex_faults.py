@@ -55,3 +55,5 @@ class ReceivedRequest:
     arrived_at: float
     status: int
     body: Any = None
+    raw: bytes = field(default=b"", repr=False)
+    """The request body byte for byte, as it arrived."""

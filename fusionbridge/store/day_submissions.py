@@ -132,7 +132,7 @@ class DaySubmissionRecords:
                 VALUES (?, ?, 'sending', ?, ?, 1, ?, ?)
                 ON CONFLICT (remote_inv_id, day) DO UPDATE SET state = 'sending',
                     kwh_sent = excluded.kwh_sent, accumulated_sent = excluded.accumulated_sent,
-                    attempts = attempts + 1, request_id = excluded.request_id,
+                    attempts = day_submissions.attempts + 1, request_id = excluded.request_id,
                     updated_at = excluded.updated_at""",
                 [
                     (

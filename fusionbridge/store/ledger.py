@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fusionbridge.clock import Clock
 from fusionbridge.store.backends import LedgerTarget, open_database
 from fusionbridge.store.database import Database
+from fusionbridge.store.day_evidence import DayEvidenceRecords
 from fusionbridge.store.day_submissions import DaySubmissionRecords
 from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
@@ -44,6 +45,7 @@ class Ledger:
         self.raw = RawResponseRecords(db, clock)
         self.redex_log = RedexLogRecords(db, clock)
         self.notifications = NotificationRecords(db, clock)
+        self.day_evidence = DayEvidenceRecords(db, clock)
 
     @property
     def location(self) -> str:

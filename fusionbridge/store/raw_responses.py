@@ -85,7 +85,7 @@ class RawResponseRecords:
             return []
         rows = await self._db.fetchall(
             "SELECT id, endpoint, request, fetched_at, sha256, codec, body FROM raw_responses "
-            "WHERE id IN (SELECT value FROM json_each(?)) ORDER BY id",
+            "WHERE id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY id",
             (json.dumps(wanted),),
         )
         return [

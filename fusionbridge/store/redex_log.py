@@ -73,7 +73,7 @@ class RedexLogRecords:
             return {}
         rows = await self._db.fetchall(
             "SELECT request_id, http_status, body, received_at FROM push_answers "
-            "WHERE request_id IN (SELECT value FROM json_each(?))",
+            "WHERE request_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?))",
             (json.dumps(wanted),),
         )
         return {
@@ -89,7 +89,7 @@ class RedexLogRecords:
             return {}
         rows = await self._db.fetchall(
             "SELECT process_id, status, body, seen_at FROM process_statuses "
-            "WHERE process_id IN (SELECT value FROM json_each(?)) ORDER BY process_id, id",
+            "WHERE process_id IN (SELECT CAST(value AS INTEGER) FROM json_each(?)) ORDER BY process_id, id",
             (json.dumps(wanted),),
         )
         history: dict[int, list[StatusSeen]] = {}

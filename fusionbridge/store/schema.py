@@ -350,4 +350,20 @@ STEPS: tuple[tuple[str, ...], ...] = (
             last_error TEXT
         ) STRICT""",
     ),
+    (
+        # SPEC §15 evidence for daily inverters (§11): REDEX's answer to each day request as
+        # received, as push_answers keeps it for monthly requests; the baseline's raw answer.
+        """CREATE TABLE day_answers (
+            request_id INTEGER PRIMARY KEY REFERENCES day_requests (id),
+            http_status INTEGER NOT NULL,
+            body TEXT NOT NULL,
+            received_at TEXT NOT NULL
+        ) STRICT""",
+        # the lifetime counter's answer as received, linked from the baseline it produced (a
+        # table of its own: a baseline row never changes)
+        """CREATE TABLE day_baseline_answers (
+            remote_inv_id TEXT PRIMARY KEY REFERENCES day_baselines (remote_inv_id),
+            raw_response_id INTEGER NOT NULL
+        ) STRICT""",
+    ),
 )
