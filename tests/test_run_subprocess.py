@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -131,6 +132,7 @@ timezone = "{fleet.plants[1].zone.key}"
         stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
         cwd=tmp_path,
+        env={k: v for k, v in os.environ.items() if k != "PYTHONMALLOC"},
     )
     assert process.stdout is not None
     assert process.stderr is not None
@@ -150,6 +152,9 @@ timezone = "{fleet.plants[1].zone.key}"
             await wait_for_event(err, seen, "push.finished", START_S)
             async with http.get(f"{base}/status") as answer:
                 status_text = await answer.text()
+        # the daemon re-executed itself in place (same PID) on libc's malloc, for idle memory
+        environ = await asyncio.to_thread(Path(f"/proc/{process.pid}/environ").read_bytes)
+        assert b"PYTHONMALLOC=malloc" in environ.split(b"\0")
         process.send_signal(signal.SIGTERM)
         code = await asyncio.wait_for(process.wait(), STOP_S)
     finally:
