@@ -220,14 +220,8 @@ async def _send(rt: Runtime, items: Sequence[PushItem]) -> Counter[str]:
 def _per_item(
     answer: wire.MonthlyAnswer, items: list[PushItem]
 ) -> tuple[list[tuple[PushItem, Outcome]], list[PushItem]]:
-    """The outcome of every item in the request, and the items to send again (after a 422)."""
-    if not isinstance(answer, wire.Unprocessable):
-        return [(item, answer) for item in items], []
-    named = {i: m for i, m in answer.item_errors.items() if 0 <= i < len(items)}
-    if not named:
-        return [(item, Rejected(answer.message)) for item in items], []
-    rest = [item for i, item in enumerate(items) if i not in named]
-    decided: list[tuple[PushItem, Outcome]] = [(items[i], Rejected(m)) for i, m in named.items()]
+    """The outcome of every month in the request; those re-sent after a 422 are pending here."""
+    decided, rest = wire.per_item(answer, items)
     resend = Pending("re-sent without the items REDEX refused")
     return decided + [(item, resend) for item in rest], rest
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 
-from fusionbridge.core.outcomes import Outcome, Pending, Rejected
+from fusionbridge.core.outcomes import Outcome, Pending
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import daily_wire, wire
 from fusionbridge.redex.client import RedexClient
@@ -66,11 +66,7 @@ def _per_device(
     answer: wire.MonthlyAnswer, devices: list[DeviceDays]
 ) -> tuple[list[DeviceOutcome], list[DeviceDays]]:
     """Each device's outcome, and the devices to send again without those a 422 named."""
-    if not isinstance(answer, wire.Unprocessable):
-        return [DeviceOutcome(d, answer) for d in devices], []
-    named = {i: m for i, m in answer.item_errors.items() if 0 <= i < len(devices)}
-    if not named:
-        return [DeviceOutcome(d, Rejected(answer.message)) for d in devices], []
-    log.warning("redex.days_rejected", devices=len(named), resending=len(devices) - len(named))
-    rejected = [DeviceOutcome(devices[i], Rejected(m)) for i, m in named.items()]
-    return rejected, [d for i, d in enumerate(devices) if i not in named]
+    decided, rest = wire.per_item(answer, devices)
+    if rest:
+        log.warning("redex.days_rejected", devices=len(decided), resending=len(rest))
+    return [DeviceOutcome(device, outcome) for device, outcome in decided], rest

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 from email.utils import parsedate_to_datetime
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from fusionbridge.core.models import MONTH_KEYS
 from fusionbridge.core.outcomes import Failed, Outcome, Rejected, Sent, Unconfirmed
@@ -90,6 +90,9 @@ def _encode(value: object) -> str:
     raise TypeError(f"cannot encode {type(value).__name__} as JSON")
 
 
+T = TypeVar("T")
+
+
 @dataclass(frozen=True, slots=True)
 class Unprocessable:
     """422: REDEX names offending items by their index in the request; nothing was taken."""
@@ -99,6 +102,21 @@ class Unprocessable:
 
 
 MonthlyAnswer = Outcome | Unprocessable
+
+
+def per_item(answer: MonthlyAnswer, items: Sequence[T]) -> tuple[list[tuple[T, Outcome]], list[T]]:
+    """What an answer decides for each item, and the items to send again after a 422.
+
+    A 422 naming some items rejects those; the others took nothing and go out again in a request
+    of their own. A 422 naming none rejects them all; any other answer is every item's outcome.
+    """
+    if not isinstance(answer, Unprocessable):
+        return [(item, answer) for item in items], []
+    named = {i: m for i, m in answer.item_errors.items() if 0 <= i < len(items)}
+    if not named:
+        return [(item, Rejected(answer.message)) for item in items], []
+    rejected: list[tuple[T, Outcome]] = [(items[i], Rejected(m)) for i, m in named.items()]
+    return rejected, [item for i, item in enumerate(items) if i not in named]
 
 
 def monthly_answer(status: int, body: object) -> MonthlyAnswer:
