@@ -100,7 +100,11 @@ async def test_upgrade_from_first_version_keeps_data(
         patched.setattr(migrations, "SCHEMA_VERSION", 1)
         async with Ledger.open(ledger_target, clock) as old:
             assert old.schema_version == 1
-            await old.pacing.save_endpoint("getDevKpiDay", paced)
+            async with old._db.transaction() as tx:  # a first-version row, as that code wrote it
+                await tx.execute(
+                    "INSERT INTO endpoint_pacing (endpoint, last_call, calls_on_day) "
+                    "VALUES ('getDevKpiDay', '2025-03-01T06:30:00.000000+00:00', 3)"
+                )
             assert "submissions" not in await _ledger_tables(old)
     clock.advance(60)
     async with Ledger.open(ledger_target, clock) as ledger:
@@ -200,8 +204,10 @@ async def test_use_after_close_is_a_ledger_error(
 
 async def _insert_twice(ledger: Ledger) -> None:
     async with ledger._db.transaction() as tx:
-        await tx.execute("INSERT INTO endpoint_pacing (endpoint, calls_on_day) VALUES ('a', 1)")
-        await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('a')")
+        await tx.execute(
+            "INSERT INTO endpoint_pacing (account, endpoint, calls_on_day) VALUES ('default', 'a', 1)"
+        )
+        await tx.execute("INSERT INTO endpoint_pacing (account, endpoint) VALUES ('default', 'a')")
 
 
 async def test_failed_transaction_rolls_back(
@@ -213,14 +219,18 @@ async def test_failed_transaction_rolls_back(
         assert await ledger.pacing.load_endpoints() == {}
         # the connection is usable again after the rollback
         async with ledger._db.transaction() as tx:
-            await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
+            await tx.execute(
+                "INSERT INTO endpoint_pacing (account, endpoint) VALUES ('default', 'b')"
+            )
         assert list(await ledger.pacing.load_endpoints()) == ["b"]
 
 
 async def _violate_at_commit(ledger: Ledger) -> None:
     async with ledger._db.transaction() as tx:
         await tx.execute("PRAGMA defer_foreign_keys = ON")
-        await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('kept-out')")
+        await tx.execute(
+            "INSERT INTO endpoint_pacing (account, endpoint) VALUES ('default', 'kept-out')"
+        )
         await tx.execute(
             "INSERT INTO push_request_items (request_id, remote_inv_id, month, kwh) "
             "VALUES (999, 'INV', '2025-01', '1')"
@@ -234,7 +244,9 @@ async def test_failed_commit_rolls_back(tmp_path: Path, clock: VirtualClock) -> 
         assert await ledger.pacing.load_endpoints() == {}
         assert await ledger.submissions.request_log() == []
         async with ledger._db.transaction() as tx:
-            await tx.execute("INSERT INTO endpoint_pacing (endpoint) VALUES ('b')")
+            await tx.execute(
+                "INSERT INTO endpoint_pacing (account, endpoint) VALUES ('default', 'b')"
+            )
         assert list(await ledger.pacing.load_endpoints()) == ["b"]
 
 

@@ -10,6 +10,7 @@ from fusionbridge.clock import Clock
 from fusionbridge.logs import SECRET_KEYS
 from fusionbridge.store.columns import instant_text, optional_instant
 from fusionbridge.store.database import Database, Row
+from fusionbridge.store.leases import DEFAULT_ACCOUNT
 
 MAX_ERROR_CHARS = 500
 _SECRET_ASSIGNMENT = re.compile(
@@ -32,6 +33,8 @@ class JobRun:
     runs: int
     successes: int
     failures: int
+    holder: str | None = None
+    """The process (`host:pid`) that last started this job for the account."""
 
 
 def redact_error(message: str) -> str:
@@ -42,46 +45,67 @@ def redact_error(message: str) -> str:
 
 
 class JobRecords:
-    """Counters and last times per job name (`sync`, `push`, ...)."""
+    """Counters and last times per job name (`sync`, `push`, ...) of one account."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, account: str = DEFAULT_ACCOUNT) -> None:
         self._db = db
         self.clock = clock
+        self.account = account
 
-    async def started(self, name: str, at: datetime) -> None:
+    async def started(self, name: str, at: datetime, holder: str | None = None) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                """INSERT INTO job_runs (name, last_started_at, running, runs) VALUES (?, ?, 1, 1)
-                ON CONFLICT (name) DO UPDATE SET last_started_at = excluded.last_started_at,
-                    running = 1, runs = job_runs.runs + 1""",
-                (name, instant_text(at)),
+                """INSERT INTO job_runs (account, name, last_started_at, running, runs, holder)
+                VALUES (?, ?, ?, 1, 1, ?)
+                ON CONFLICT (account, name) DO UPDATE SET
+                    last_started_at = excluded.last_started_at, running = 1,
+                    runs = job_runs.runs + 1, holder = excluded.holder""",
+                (self.account, name, instant_text(at), holder),
             )
 
     async def finished(self, name: str, at: datetime, ok: bool, error: str | None) -> None:
         """Close the run; a failure keeps its (redacted) error until the next failure."""
         now = instant_text(at)
         if ok:
-            sql = """INSERT INTO job_runs (name, last_finished_at, last_success_at, successes)
-                VALUES (?, ?, ?, 1)
-                ON CONFLICT (name) DO UPDATE SET running = 0,
+            sql = """INSERT INTO job_runs
+                    (account, name, last_finished_at, last_success_at, successes)
+                VALUES (?, ?, ?, ?, 1)
+                ON CONFLICT (account, name) DO UPDATE SET running = 0,
                     last_finished_at = excluded.last_finished_at,
                     last_success_at = excluded.last_success_at, successes = job_runs.successes + 1"""
-            params: tuple[object, ...] = (name, now, now)
+            params: tuple[object, ...] = (self.account, name, now, now)
         else:
             sql = """INSERT INTO job_runs
-                    (name, last_finished_at, last_failure_at, last_error, failures)
-                VALUES (?, ?, ?, ?, 1)
-                ON CONFLICT (name) DO UPDATE SET running = 0,
+                    (account, name, last_finished_at, last_failure_at, last_error, failures)
+                VALUES (?, ?, ?, ?, ?, 1)
+                ON CONFLICT (account, name) DO UPDATE SET running = 0,
                     last_finished_at = excluded.last_finished_at,
                     last_failure_at = excluded.last_failure_at,
                     last_error = excluded.last_error, failures = job_runs.failures + 1"""
-            params = (name, now, now, redact_error(error or "failed without a message"))
+            params = (
+                self.account,
+                name,
+                now,
+                now,
+                redact_error(error or "failed without a message"),
+            )
         async with self._db.transaction() as tx:
             await tx.execute(sql, params)
 
     async def runs(self) -> dict[str, JobRun]:
-        rows = await self._db.fetchall("SELECT * FROM job_runs ORDER BY name")
+        """This account's jobs by name."""
+        rows = await self._db.fetchall(
+            "SELECT * FROM job_runs WHERE account = ? ORDER BY name", (self.account,)
+        )
         return {row["name"]: _job_run(row) for row in rows}
+
+    async def every_account(self) -> dict[str, dict[str, JobRun]]:
+        """Every account's jobs, by account then name (for /status, the page and replicas)."""
+        rows = await self._db.fetchall("SELECT * FROM job_runs ORDER BY account, name")
+        runs: dict[str, dict[str, JobRun]] = {}
+        for row in rows:
+            runs.setdefault(row["account"], {})[row["name"]] = _job_run(row)
+        return runs
 
 
 def _job_run(row: Row) -> JobRun:
@@ -96,4 +120,5 @@ def _job_run(row: Row) -> JobRun:
         runs=row["runs"],
         successes=row["successes"],
         failures=row["failures"],
+        holder=row["holder"],
     )

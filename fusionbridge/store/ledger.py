@@ -14,7 +14,7 @@ from fusionbridge.store.energy import EnergyRecords
 from fusionbridge.store.findings import FindingRecords
 from fusionbridge.store.inventory import InventoryRecords
 from fusionbridge.store.job_runs import JobRecords
-from fusionbridge.store.leases import LeaseRecords
+from fusionbridge.store.leases import DEFAULT_ACCOUNT, LeaseRecords
 from fusionbridge.store.live import LiveRecords
 from fusionbridge.store.migrations import migrate
 from fusionbridge.store.notifications import NotificationRecords
@@ -26,26 +26,38 @@ from fusionbridge.store.submissions import SubmissionRecords
 
 
 class Ledger:
-    """Everything fusionbridge must remember across restarts, one table-shaped part per concern."""
+    """Everything fusionbridge must remember across restarts, one table-shaped part per concern.
 
-    def __init__(self, db: Database, clock: Clock, schema_version: int) -> None:
+    One ledger serves every account (SPEC §14). The parts that hold one FusionSolar account's
+    state (pacing, login, tokens, job runs, inventory, live fetch times) are scoped to
+    `account`; `for_account` gives the same connection scoped to another one.
+    """
+
+    def __init__(
+        self, db: Database, clock: Clock, schema_version: int, account: str = DEFAULT_ACCOUNT
+    ) -> None:
         self._db = db
         self.clock = clock
         self.schema_version = schema_version
-        self.pacing = PacingRecords(db, clock)
-        self.inventory = InventoryRecords(db, clock)
+        self.account = account
+        self.pacing = PacingRecords(db, clock, account)
+        self.inventory = InventoryRecords(db, clock, account)
         self.energy = EnergyRecords(db, clock)
         self.submissions = SubmissionRecords(db, clock)
-        self.jobs = JobRecords(db, clock)
+        self.jobs = JobRecords(db, clock, account)
         self.findings = FindingRecords(db, clock)
-        self.oauth = OAuthRecords(db, clock)
+        self.oauth = OAuthRecords(db, clock, account)
         self.days = DaySubmissionRecords(db, clock)
         self.leases = LeaseRecords(db, clock)
-        self.live = LiveRecords(db, clock)
+        self.live = LiveRecords(db, clock, account)
         self.raw = RawResponseRecords(db, clock)
         self.redex_log = RedexLogRecords(db, clock)
         self.notifications = NotificationRecords(db, clock)
         self.day_evidence = DayEvidenceRecords(db, clock)
+
+    def for_account(self, account: str) -> Ledger:
+        """The same ledger (and connection) with the per-account parts scoped to `account`."""
+        return Ledger(self._db, self.clock, self.schema_version, account)
 
     @property
     def location(self) -> str:

@@ -24,6 +24,7 @@ from fusionbridge.store.columns import (
 )
 from fusionbridge.store.database import Database
 from fusionbridge.store.energy import _reading
+from fusionbridge.store.leases import DEFAULT_ACCOUNT
 from fusionbridge.store.submissions import SubmissionRecord, _record
 
 
@@ -72,9 +73,10 @@ class SubmissionState:
 class LiveRecords:
     """Write and read the live figures; each save is one committed transaction."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, account: str = DEFAULT_ACCOUNT) -> None:
         self._db = db
         self.clock = clock
+        self.account = account
 
     async def save_plant_live(self, rows: Iterable[PlantLive]) -> None:
         async with self._db.transaction() as tx:
@@ -137,13 +139,15 @@ class LiveRecords:
     async def mark_live_fetch(self, kind: str, at: datetime) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                """INSERT INTO live_fetches (kind, fetched_at) VALUES (?, ?)
-                ON CONFLICT (kind) DO UPDATE SET fetched_at = excluded.fetched_at""",
-                (kind, instant_text(at)),
+                """INSERT INTO live_fetches (account, kind, fetched_at) VALUES (?, ?, ?)
+                ON CONFLICT (account, kind) DO UPDATE SET fetched_at = excluded.fetched_at""",
+                (self.account, kind, instant_text(at)),
             )
 
     async def live_fetches(self) -> dict[str, datetime]:
-        rows = await self._db.fetchall("SELECT kind, fetched_at FROM live_fetches")
+        rows = await self._db.fetchall(
+            "SELECT kind, fetched_at FROM live_fetches WHERE account = ?", (self.account,)
+        )
         return {row["kind"]: instant(row["fetched_at"]) for row in rows}
 
     async def plant_live(self) -> dict[str, PlantLive]:

@@ -10,20 +10,23 @@ from fusionbridge.clock import Clock
 from fusionbridge.fusionsolar.oauth_state import OAuthTokens
 from fusionbridge.store.columns import instant, instant_text, optional_instant
 from fusionbridge.store.database import Database
+from fusionbridge.store.leases import DEFAULT_ACCOUNT
 
 
 class OAuthRecords:
     """One row of tokens; every write a single committed transaction."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, account: str = DEFAULT_ACCOUNT) -> None:
         self._db = db
         self.clock = clock
+        self.account = account
 
     async def load_oauth(self) -> OAuthTokens | None:
         row = await self._db.fetchone(
             """SELECT client_id, access_token, refresh_token, expires_at, scope, obtained_at,
                 refused_at, refused_reason
-            FROM fusionsolar_oauth WHERE id = 1"""
+            FROM fusionsolar_oauth WHERE account = ?""",
+            (self.account,),
         )
         if row is None:
             return None
@@ -41,15 +44,16 @@ class OAuthRecords:
     async def save_oauth(self, tokens: OAuthTokens) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                """INSERT INTO fusionsolar_oauth (id, client_id, access_token, refresh_token,
+                """INSERT INTO fusionsolar_oauth (account, client_id, access_token, refresh_token,
                     expires_at, scope, obtained_at, refused_at, refused_reason)
-                VALUES (1, ?, ?, ?, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET client_id = excluded.client_id,
+                VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+                ON CONFLICT (account) DO UPDATE SET client_id = excluded.client_id,
                     access_token = excluded.access_token, refresh_token = excluded.refresh_token,
                     expires_at = excluded.expires_at, scope = excluded.scope,
                     obtained_at = excluded.obtained_at, refused_at = excluded.refused_at,
                     refused_reason = excluded.refused_reason""",
                 (
+                    self.account,
                     tokens.client_id,
                     tokens.access_token.get_secret_value(),
                     tokens.refresh_token.get_secret_value(),
@@ -66,7 +70,7 @@ class OAuthRecords:
         async with self._db.transaction() as tx:
             changed = await tx.execute(
                 """UPDATE fusionsolar_oauth SET refused_at = ?, refused_reason = ?
-                WHERE id = 1 AND refresh_token = ?""",
-                (instant_text(at), reason, refresh_token.get_secret_value()),
+                WHERE account = ? AND refresh_token = ?""",
+                (instant_text(at), reason, self.account, refresh_token.get_secret_value()),
             )
         return changed == 1

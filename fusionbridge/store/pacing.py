@@ -14,18 +14,22 @@ from fusionbridge.store.columns import (
     optional_instant_text,
 )
 from fusionbridge.store.database import Database
+from fusionbridge.store.leases import DEFAULT_ACCOUNT
 
 
 class PacingRecords:
     """Endpoint windows and the login session, each save its own committed transaction."""
 
-    def __init__(self, db: Database, clock: Clock) -> None:
+    def __init__(self, db: Database, clock: Clock, account: str = DEFAULT_ACCOUNT) -> None:
         self._db = db
         self.clock = clock
+        self.account = account
 
     async def load_endpoints(self) -> dict[str, EndpointState]:
         rows = await self._db.fetchall(
-            "SELECT endpoint, last_call, day, calls_on_day, blocked_until FROM endpoint_pacing"
+            """SELECT endpoint, last_call, day, calls_on_day, blocked_until FROM endpoint_pacing
+            WHERE account = ?""",
+            (self.account,),
         )
         return {
             row["endpoint"]: EndpointState(
@@ -40,12 +44,14 @@ class PacingRecords:
     async def save_endpoint(self, endpoint: str, state: EndpointState) -> None:
         async with self._db.transaction() as tx:
             await tx.execute(
-                """INSERT INTO endpoint_pacing (endpoint, last_call, day, calls_on_day, blocked_until)
-                VALUES (?, ?, ?, ?, ?)
-                ON CONFLICT (endpoint) DO UPDATE SET last_call = excluded.last_call,
+                """INSERT INTO endpoint_pacing
+                    (account, endpoint, last_call, day, calls_on_day, blocked_until)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (account, endpoint) DO UPDATE SET last_call = excluded.last_call,
                     day = excluded.day, calls_on_day = excluded.calls_on_day,
                     blocked_until = excluded.blocked_until""",
                 (
+                    self.account,
                     endpoint,
                     optional_instant_text(state.last_call),
                     None if state.day is None else state.day.isoformat(),
@@ -57,7 +63,8 @@ class PacingRecords:
     async def load_session(self) -> SessionState:
         row = await self._db.fetchone(
             """SELECT token, logged_in_at, login_attempts, refused_fingerprint, refused_at
-            FROM fusionsolar_session WHERE id = 1"""
+            FROM fusionsolar_session WHERE account = ?""",
+            (self.account,),
         )
         if row is None:
             return SessionState()
@@ -74,14 +81,15 @@ class PacingRecords:
         async with self._db.transaction() as tx:
             await tx.execute(
                 """INSERT INTO fusionsolar_session
-                    (id, token, logged_in_at, login_attempts, refused_fingerprint, refused_at)
-                VALUES (1, ?, ?, ?, ?, ?)
-                ON CONFLICT (id) DO UPDATE SET token = excluded.token,
+                    (account, token, logged_in_at, login_attempts, refused_fingerprint, refused_at)
+                VALUES (?, ?, ?, ?, ?, ?)
+                ON CONFLICT (account) DO UPDATE SET token = excluded.token,
                     logged_in_at = excluded.logged_in_at,
                     login_attempts = excluded.login_attempts,
                     refused_fingerprint = excluded.refused_fingerprint,
                     refused_at = excluded.refused_at""",
                 (
+                    self.account,
                     state.token,
                     optional_instant_text(state.logged_in_at),
                     attempts,

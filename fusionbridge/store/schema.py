@@ -366,4 +366,117 @@ STEPS: tuple[tuple[str, ...], ...] = (
             raw_response_id INTEGER NOT NULL
         ) STRICT""",
     ),
+    (
+        # SPEC §14: one ledger for many FusionSolar accounts. Each table that held one account's
+        # state (pacing, login, OAuth tokens, job runs, inventory, live fetch times) is rebuilt
+        # keyed by account; the rows it had belong to the Part I account `default`.
+        """CREATE TABLE endpoint_pacing_v14 (
+            account TEXT NOT NULL,
+            endpoint TEXT NOT NULL,
+            last_call TEXT,
+            day TEXT,
+            calls_on_day INTEGER NOT NULL DEFAULT 0,
+            blocked_until TEXT,
+            PRIMARY KEY (account, endpoint)
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO endpoint_pacing_v14
+        SELECT 'default', endpoint, last_call, day, calls_on_day, blocked_until
+        FROM endpoint_pacing""",
+        "DROP TABLE endpoint_pacing",
+        "ALTER TABLE endpoint_pacing_v14 RENAME TO endpoint_pacing",
+        """CREATE TABLE fusionsolar_session_v14 (
+            account TEXT PRIMARY KEY,
+            token TEXT,
+            logged_in_at TEXT,
+            login_attempts TEXT NOT NULL DEFAULT '[]',
+            refused_fingerprint TEXT,
+            refused_at TEXT
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO fusionsolar_session_v14
+        SELECT 'default', token, logged_in_at, login_attempts, refused_fingerprint, refused_at
+        FROM fusionsolar_session""",
+        "DROP TABLE fusionsolar_session",
+        "ALTER TABLE fusionsolar_session_v14 RENAME TO fusionsolar_session",
+        """CREATE TABLE fusionsolar_oauth_v14 (
+            account TEXT PRIMARY KEY,
+            client_id TEXT NOT NULL,
+            access_token TEXT NOT NULL,
+            refresh_token TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            scope TEXT NOT NULL,
+            obtained_at TEXT NOT NULL,
+            refused_at TEXT,
+            refused_reason TEXT
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO fusionsolar_oauth_v14
+        SELECT 'default', client_id, access_token, refresh_token, expires_at, scope,
+            obtained_at, refused_at, refused_reason
+        FROM fusionsolar_oauth""",
+        "DROP TABLE fusionsolar_oauth",
+        "ALTER TABLE fusionsolar_oauth_v14 RENAME TO fusionsolar_oauth",
+        """CREATE TABLE job_runs_v14 (
+            account TEXT NOT NULL,
+            name TEXT NOT NULL,
+            last_started_at TEXT,
+            last_finished_at TEXT,
+            last_success_at TEXT,
+            last_failure_at TEXT,
+            last_error TEXT,
+            running INTEGER NOT NULL DEFAULT 0,
+            runs INTEGER NOT NULL DEFAULT 0,
+            successes INTEGER NOT NULL DEFAULT 0,
+            failures INTEGER NOT NULL DEFAULT 0,
+            holder TEXT,
+            PRIMARY KEY (account, name)
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO job_runs_v14
+        SELECT 'default', name, last_started_at, last_finished_at, last_success_at,
+            last_failure_at, last_error, running, runs, successes, failures, NULL
+        FROM job_runs""",
+        "DROP TABLE job_runs",
+        "ALTER TABLE job_runs_v14 RENAME TO job_runs",
+        """CREATE TABLE plants_v14 (
+            account TEXT NOT NULL,
+            code TEXT NOT NULL,
+            name TEXT NOT NULL,
+            capacity_kwp TEXT,
+            grid_connection_date TEXT,
+            PRIMARY KEY (account, code)
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO plants_v14
+        SELECT 'default', code, name, capacity_kwp, grid_connection_date FROM plants""",
+        "DROP TABLE plants",
+        "ALTER TABLE plants_v14 RENAME TO plants",
+        """CREATE TABLE devices_v14 (
+            account TEXT NOT NULL,
+            id INTEGER NOT NULL,
+            plant_code TEXT NOT NULL,
+            type_id INTEGER NOT NULL,
+            name TEXT NOT NULL,
+            esn TEXT,
+            model TEXT,
+            PRIMARY KEY (account, id)
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO devices_v14
+        SELECT 'default', id, plant_code, type_id, name, esn, model FROM devices""",
+        "DROP TABLE devices",
+        "ALTER TABLE devices_v14 RENAME TO devices",
+        """CREATE TABLE inventory_refresh_v14 (
+            account TEXT PRIMARY KEY,
+            refreshed_at TEXT NOT NULL
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO inventory_refresh_v14
+        SELECT 'default', refreshed_at FROM inventory_refresh""",
+        "DROP TABLE inventory_refresh",
+        "ALTER TABLE inventory_refresh_v14 RENAME TO inventory_refresh",
+        """CREATE TABLE live_fetches_v14 (
+            account TEXT NOT NULL,
+            kind TEXT NOT NULL,
+            fetched_at TEXT NOT NULL,
+            PRIMARY KEY (account, kind)
+        ) STRICT, WITHOUT ROWID""",
+        """INSERT INTO live_fetches_v14 SELECT 'default', kind, fetched_at FROM live_fetches""",
+        "DROP TABLE live_fetches",
+        "ALTER TABLE live_fetches_v14 RENAME TO live_fetches",
+    ),
 )
