@@ -7,7 +7,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 
 from fusionbridge.clock import VirtualClock
-from fusionbridge.daemon.lifecycle import Daemon
+from fusionbridge.daemon.lifecycle import Accounts, Daemon, LastRuns
 from fusionbridge.daemon.schedule import JobName, Schedule
 from fusionbridge.settings import Settings
 
@@ -22,8 +22,8 @@ SETTINGS = Settings.model_validate(
 
 
 def make_daemon(
-    run_job: Callable[[JobName], Awaitable[None]],
-    last_runs: Callable[[], Awaitable[dict[str, datetime | None]]],
+    run_job: Callable[[JobName, Accounts], Awaitable[None]],
+    last_runs: LastRuns,
     shutdown_grace_s: float = 30.0,
 ) -> Daemon:
     return Daemon(
@@ -43,13 +43,15 @@ async def test_catch_up_runs_missed_sync_then_push_and_stops_cleanly() -> None:
     ran: list[JobName] = []
     both_done = asyncio.Event()
 
-    async def run_job(job: JobName) -> None:
+    async def run_job(job: JobName, accounts: Accounts = None) -> None:
         ran.append(job)
         if len(ran) == 2:
             both_done.set()
 
-    async def last_runs() -> dict[str, datetime | None]:
-        return {"sync": NOW - timedelta(days=3), "push": datetime(2026, 1, 20, tzinfo=UTC)}
+    async def last_runs() -> dict[str, dict[str, datetime | None]]:
+        return {
+            "default": {"sync": NOW - timedelta(days=3), "push": datetime(2026, 1, 20, tzinfo=UTC)}
+        }
 
     before = other_tasks()
     daemon = make_daemon(run_job, last_runs)
@@ -66,11 +68,16 @@ async def test_catch_up_runs_missed_sync_then_push_and_stops_cleanly() -> None:
 async def test_nothing_missed_means_nothing_runs() -> None:
     ran: list[JobName] = []
 
-    async def run_job(job: JobName) -> None:
+    async def run_job(job: JobName, accounts: Accounts = None) -> None:
         ran.append(job)
 
-    async def last_runs() -> dict[str, datetime | None]:
-        return {"sync": NOW - timedelta(hours=1), "push": datetime(2026, 2, 3, 6, 1, tzinfo=UTC)}
+    async def last_runs() -> dict[str, dict[str, datetime | None]]:
+        return {
+            "default": {
+                "sync": NOW - timedelta(hours=1),
+                "push": datetime(2026, 2, 3, 6, 1, tzinfo=UTC),
+            }
+        }
 
     daemon = make_daemon(run_job, last_runs)
     assert await daemon.catch_up() == []
@@ -81,13 +88,13 @@ async def test_shutdown_waits_for_the_job_in_flight() -> None:
     release = asyncio.Event()
     finished: list[str] = []
 
-    async def run_job(job: JobName) -> None:
+    async def run_job(job: JobName, accounts: Accounts = None) -> None:
         started.set()
         await release.wait()
         finished.append(job)
 
-    async def last_runs() -> dict[str, datetime | None]:
-        return {"sync": None, "push": None}
+    async def last_runs() -> dict[str, dict[str, datetime | None]]:
+        return {"default": {"sync": None, "push": None}}
 
     before = other_tasks()
     daemon = make_daemon(run_job, last_runs)
@@ -106,12 +113,12 @@ async def test_shutdown_waits_for_the_job_in_flight() -> None:
 async def test_a_job_that_hangs_is_abandoned_after_the_grace_period() -> None:
     started = asyncio.Event()
 
-    async def run_job(job: JobName) -> None:
+    async def run_job(job: JobName, accounts: Accounts = None) -> None:
         started.set()
         await asyncio.Event().wait()
 
-    async def last_runs() -> dict[str, datetime | None]:
-        return {"sync": None, "push": None}
+    async def last_runs() -> dict[str, dict[str, datetime | None]]:
+        return {"default": {"sync": None, "push": None}}
 
     daemon = make_daemon(run_job, last_runs, shutdown_grace_s=0.01)
     serving = asyncio.create_task(daemon.serve())
@@ -125,14 +132,14 @@ async def test_a_failing_job_does_not_stop_the_worker() -> None:
     ran: list[JobName] = []
     both = asyncio.Event()
 
-    async def run_job(job: JobName) -> None:
+    async def run_job(job: JobName, accounts: Accounts = None) -> None:
         ran.append(job)
         if job == "sync":
             raise RuntimeError("upstream down")
         both.set()
 
-    async def last_runs() -> dict[str, datetime | None]:
-        return {"sync": None, "push": None}
+    async def last_runs() -> dict[str, dict[str, datetime | None]]:
+        return {"default": {"sync": None, "push": None}}
 
     daemon = make_daemon(run_job, last_runs)
     serving = asyncio.create_task(daemon.serve())
@@ -140,3 +147,28 @@ async def test_a_failing_job_does_not_stop_the_worker() -> None:
     daemon.stop()
     await asyncio.wait_for(serving, 5)
     assert ran == ["sync", "push"]
+
+
+async def test_catch_up_queues_each_job_only_for_the_accounts_that_missed_it() -> None:
+    calls: list[tuple[JobName, Accounts]] = []
+
+    async def run_job(job: JobName, accounts: Accounts = None) -> None:
+        calls.append((job, accounts))
+
+    async def last_runs() -> dict[str, dict[str, datetime | None]]:
+        fresh = {"sync": NOW - timedelta(hours=1), "push": datetime(2026, 2, 3, 6, 1, tzinfo=UTC)}
+        return {
+            "north": fresh,
+            "south": {"sync": None, "push": None},  # never ran: sync, then push
+            "east": fresh | {"push": datetime(2026, 1, 3, 6, 1, tzinfo=UTC)},  # missed a push
+        }
+
+    daemon = make_daemon(run_job, last_runs)
+    assert await daemon.catch_up() == ["sync", "push"]
+    daemon.wake("push", frozenset({"west"}))  # a waiting job takes on more accounts
+    assert daemon._pending == {
+        "sync": frozenset({"south"}),
+        "push": frozenset({"south", "east", "west"}),
+    }
+    daemon.wake("sync")  # a trigger: every account
+    assert daemon._pending["sync"] is None

@@ -48,7 +48,7 @@ async def test_a_live_lease_is_refused_and_a_dead_one_taken_over(rt: Runtime) ->
     assert await leases.take(DEFAULT_ACCOUNT, "host-a:1", "a", clock.now(), TTL_S) is None
     clock.advance(TTL_S - 0.1)
     held = await leases.take(DEFAULT_ACCOUNT, "host-b:2", "b", clock.now(), TTL_S)
-    assert held == LeaseHolder("host-a:1", T0, T0)
+    assert held == LeaseHolder("default", "host-a:1", T0, T0)
     assert await leases.renew(DEFAULT_ACCOUNT, "a", clock.now())
     clock.advance(TTL_S - 0.1)  # renewed: still live
     assert await leases.take(DEFAULT_ACCOUNT, "host-b:2", "b", clock.now(), TTL_S) is not None
@@ -72,7 +72,7 @@ async def test_a_command_waits_says_who_holds_it_then_names_the_holder(rt: Runti
 
     assert [h.holder for h in told] == ["daemon-host:42"], "one line, not one per look"
     assert str(refused.value) == (
-        "the ledger lease is held by daemon-host:42 since 2026-02-04 12:00:00 UTC; "
+        "the ledger lease of account default is held by daemon-host:42 since 2026-02-04 12:00:00 UTC; "
         "it works on this account now, try again when it is done"
     )
     # a holder that stops renewing is dead after ttl: the next command takes over

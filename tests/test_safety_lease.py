@@ -190,7 +190,7 @@ async def test_cli_next_to_the_daemon_waits_or_names_the_holder(tmp_path: Path) 
     assert fusionsolar_refusals(pipeline) == 0, pipeline.fusionsolar.calls
     holder = f"{socket.gethostname()}:{daemon.pid}"
     assert refused.code == 1
-    assert f"the ledger lease is held by {holder} since" in refused.err
+    assert f"the ledger lease of account default is held by {holder} since" in refused.err
     assert "Traceback" not in refused.err
     assert waited.code == 0, waited.err
     assert f"{WAITING} {holder}" in waited.err

@@ -73,7 +73,7 @@ async def authorize(
             tokens = await exchange(fs, http, SecretStr(code), clock)
         else:
             tokens = await _through_browser(fs, http, clock, limit_s, out, err)
-        await ledger.oauth.save_oauth(tokens)
+        await ledger.for_account(settings.account).oauth.save_oauth(tokens)
     log.info("fusionsolar.oauth_authorized", scope=tokens.scope)
     print(
         f"FusionSolar authorization stored (scope {tokens.scope}); the access token is valid "

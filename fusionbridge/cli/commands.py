@@ -140,16 +140,37 @@ async def authorize(settings: Settings, args: argparse.Namespace) -> int:
 
 
 async def status(settings: Settings, args: argparse.Namespace) -> int:
-    """`status [--json]`: the ledger per remote inverter and month, no network."""
+    """`status [--json] [--account]`: the ledger per remote inverter and month, no network."""
+    from fusionbridge.app import fleet_view
     from fusionbridge.clock import SystemClock
+    from fusionbridge.daemon.status import account_lines
 
+    account = getattr(args, "account", None)
+    names = settings.account_names()
+    if account is not None and account not in names:
+        print(
+            f"fusionbridge: error: --account: no account named {account!r} "
+            f"(configured: {', '.join(names)})",
+            file=sys.stderr,
+        )
+        return 2
+    view = fleet_view(settings) if account is None else settings.for_account(account)
     clock = SystemClock()
     async with Ledger.open(settings.storage, clock) as ledger:
-        lines = await ledger_status(settings, ledger, clock.now())
+        lines = await ledger_status(view, ledger, clock.now())
+        accounts = await account_lines(
+            ledger, names if account is None else [account], settings.storage.lease_ttl_s
+        )
     if args.json:
-        print(json.dumps(status_document(lines), indent=2))
+        print(json.dumps(status_document(lines) | {"accounts": accounts}, indent=2))
     else:
         print(status_table(lines))
+        for name, facts in accounts.items():
+            print(
+                f"account {name}: last worked by {facts['last_worked_by'] or 'nobody yet'}"
+                + (f" at {facts['last_worked_at']}" if facts["last_worked_at"] else "")
+                + (f"; lease held by {facts['lease_holder']}" if facts["lease_holder"] else "")
+            )
     return 0
 
 

@@ -108,6 +108,14 @@ def build_parser() -> argparse.ArgumentParser:
     authorize.add_argument(
         "--code", help="exchange this authorization code (copied from the redirected address)"
     )
+    status = commands.add_parser("status", help="what the ledger holds per inverter and month")
+    status.add_argument("--json", action="store_true")
+    for command in (check, discover, sync, push, probe, authorize, status):
+        command.add_argument(
+            "--account",
+            metavar="NAME",
+            help="only this account of an [[accounts]] configuration (default: every account)",
+        )
     for command in (check, discover, sync, push, probe):
         command.add_argument(
             "--lease-wait",
@@ -116,8 +124,6 @@ def build_parser() -> argparse.ArgumentParser:
             metavar="SECONDS",
             help="how long to wait while another process holds the ledger lease (default 120)",
         )
-    status = commands.add_parser("status", help="what the ledger holds per inverter and month")
-    status.add_argument("--json", action="store_true")
     commands.add_parser(
         "healthcheck", help="exit 0 if the local daemon's /livez answers 200 within 3 s"
     )
@@ -185,7 +191,32 @@ def main(argv: Sequence[str] | None = None) -> int:
     configure_logging(settings.log.format, settings.log.level)
     if args.command != "status":  # status reads the ledger only
         warn_upstream_rules(settings)
-    return run_command(_handler(args.command.replace("-", "_")), settings, args)
+    handler = _handler(args.command.replace("-", "_"))
+    if args.command not in PER_ACCOUNT:
+        return run_command(handler, settings, args)
+    return run_per_account(handler, settings, args)
+
+
+PER_ACCOUNT = frozenset({"sync", "push", "probe", "authorize", "discover", "check"})
+"""Commands that work for one account at a time (SPEC §14): `--account`, else each in turn."""
+
+
+def run_per_account(handler: Handler, settings: Settings, args: argparse.Namespace) -> int:
+    """Run the command for `--account`, or for every account in turn; the worst exit status."""
+    names = settings.account_names()
+    chosen = names if args.account is None else [args.account]
+    if args.account is not None and args.account not in names:
+        _fail(f"--account: no account named {args.account!r} (configured: {', '.join(names)})")
+        return EXIT_USAGE
+    if args.command == "authorize" and len(chosen) > 1:
+        _fail(f"authorize: name the account to connect with --account ({', '.join(names)})")
+        return EXIT_USAGE
+    worst = EXIT_OK
+    for name in chosen:
+        if len(chosen) > 1:
+            print(f"== account {name} ==", flush=True)
+        worst = max(worst, run_command(handler, settings.for_account(name), args))
+    return worst
 
 
 def _run_on_libc_malloc() -> None:

@@ -1,7 +1,9 @@
 """The daemon's lifecycle: wake on schedule, run one job at a time, catch up, stop cleanly.
 
-Every task here has an owner: the worker that runs jobs and the watchdog pinger belong to the
-Daemon and are awaited or cancelled on the way out. The scheduler only enqueues job names.
+Every task here has an owner: the worker that runs jobs, the re-check and the watchdog pinger
+belong to the Daemon and are awaited or cancelled on the way out. The scheduler only enqueues
+job names; a job runs for every account the process serves, or for the accounts a catch-up
+or a re-check found it due for (SPEC §14).
 """
 
 from __future__ import annotations
@@ -19,8 +21,13 @@ from fusionbridge.logs import get_logger
 
 log = get_logger(__name__)
 
-RunJob = Callable[[JobName], Awaitable[None]]
-LastRuns = Callable[[], Awaitable[dict[str, datetime | None]]]
+Accounts = frozenset[str] | None
+"""Which accounts a queued job is for; None: every account the process serves."""
+RunJob = Callable[[JobName, Accounts], Awaitable[None]]
+LastRuns = Callable[[], Awaitable[dict[str, dict[str, datetime | None]]]]
+"""When each account's jobs last succeeded: account -> job -> time (None: never)."""
+Recheck = Callable[[], Awaitable[dict[JobName, frozenset[str]]]]
+"""Which accounts each job is due for, judged from the ledger alone."""
 SHUTDOWN_GRACE_S = 30.0
 
 
@@ -36,10 +43,14 @@ class Daemon:
         clock: Clock,
         notifier: Notifier | None = None,
         shutdown_grace_s: float = SHUTDOWN_GRACE_S,
+        recheck: Recheck | None = None,
+        recheck_s: float = 30.0,
     ) -> None:
         self._schedule = schedule
         self._run_job = run_job
         self._last_runs = last_runs
+        self._recheck = recheck
+        self._recheck_s = recheck_s
         self._clock = clock
         self._notifier = notifier or Notifier({})
         self._grace = shutdown_grace_s
@@ -47,7 +58,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._stopping = False
         self._scheduler_running = False
-        self._pending: set[JobName] = set()
+        self._pending: dict[JobName, Accounts] = {}
         self._idle = asyncio.Event()
         self._idle.set()
         self._current: JobName | None = None
@@ -69,11 +80,15 @@ class Daemon:
         """Jobs queued and not yet started."""
         return frozenset(self._pending)
 
-    def wake(self, job: JobName) -> None:
-        """Queue a job unless it is already waiting (coalesce), and unless we are stopping."""
-        if self._stopping or job in self._pending:
+    def wake(self, job: JobName, accounts: Accounts = None) -> None:
+        """Queue a job (for some accounts, or all); a job already waiting takes them on."""
+        if self._stopping:
             return
-        self._pending.add(job)
+        if job in self._pending:
+            queued = self._pending[job]
+            self._pending[job] = None if queued is None or accounts is None else queued | accounts
+            return
+        self._pending[job] = accounts
         self._queue.put_nowait(job)
 
     def stop(self) -> None:
@@ -84,15 +99,18 @@ class Daemon:
         """Queue whatever was scheduled while we were down (a sync is followed by a push)."""
         last = await self._last_runs()
         now = self._clock.now()
-        queued: list[JobName] = []
-        if self._schedule.missed("sync", last.get("sync"), now):
-            queued.append("sync")
-        if self._schedule.missed("push", last.get("push"), now) or queued:
-            queued.append("push")
+        missed: dict[JobName, set[str]] = {"sync": set(), "push": set()}
+        for account, runs in last.items():
+            if self._schedule.missed("sync", runs.get("sync"), now):
+                missed["sync"].add(account)
+                missed["push"].add(account)
+            elif self._schedule.missed("push", runs.get("push"), now):
+                missed["push"].add(account)
+        queued: list[JobName] = [job for job in ("sync", "push") if missed[job]]
         for job in queued:
-            self.wake(job)
+            self.wake(job, frozenset(missed[job]))
         if queued:
-            log.info("daemon.catch_up", jobs=queued)
+            log.info("daemon.catch_up", jobs=queued, accounts=len(missed["push"]))
         return queued
 
     async def serve(self, on_ready: Callable[[], Awaitable[None]] | None = None) -> None:
@@ -105,6 +123,11 @@ class Daemon:
         scheduler.start()
         self._scheduler_running = True
         worker = asyncio.create_task(self._work(), name="fusionbridge-worker")
+        rechecker = (
+            asyncio.create_task(self._recheck_forever(self._recheck), name="fusionbridge-recheck")
+            if self._recheck is not None
+            else None
+        )
         watchdog = (
             asyncio.create_task(
                 self._ping(self._notifier.watchdog_interval_s), name="fusionbridge-watchdog"
@@ -123,11 +146,12 @@ class Daemon:
             log.info("daemon.stopping", job_in_flight=self._current)
             scheduler.shutdown(wait=False)
             self._scheduler_running = False
+            for helper in (rechecker, watchdog):
+                if helper is not None:
+                    helper.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await helper
             await self._finish(worker)
-            if watchdog is not None:
-                watchdog.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await watchdog
             for sig in (signal.SIGTERM, signal.SIGINT):
                 with contextlib.suppress(NotImplementedError, RuntimeError):
                     loop.remove_signal_handler(sig)
@@ -146,13 +170,13 @@ class Daemon:
     async def _work(self) -> None:
         while True:
             job = await self._queue.get()
-            self._pending.discard(job)
+            accounts = self._pending.pop(job, None)
             if self._stopping:
                 return
             self._current = job
             self._idle.clear()
             try:
-                await self._run_job(job)
+                await self._run_job(job, accounts)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a failed job is logged and retried at its next time
@@ -161,6 +185,19 @@ class Daemon:
                 self._current = None
                 self._idle.set()
                 self.completed.append(job)
+
+    async def _recheck_forever(self, recheck: Recheck) -> None:
+        """Every `recheck_s`, queue what the ledger says is due: how a dead replica's work ends."""
+        while True:
+            await asyncio.sleep(self._recheck_s)  # real time, like the watchdog: not the job clock
+            try:
+                due = await recheck()
+            except Exception as exc:  # the ledger may be down: the next look tries again
+                log.warning("daemon.recheck_failed", error=type(exc).__name__)
+                continue
+            for job, accounts in due.items():
+                log.info("daemon.recheck_due", job=job, accounts=sorted(accounts))
+                self.wake(job, accounts)
 
     async def _ping(self, interval: float) -> None:
         while True:

@@ -8,6 +8,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Info
 from prometheus_client.exposition import generate_latest
 
 from fusionbridge import __version__
+from fusionbridge.store.leases import DEFAULT_ACCOUNT
 
 
 @dataclass
@@ -18,26 +19,28 @@ class Metrics:
 
     def __post_init__(self) -> None:
         r = self.registry
-        self.job_runs = Counter("fusionbridge_job_runs", "Job runs started", ["job"], registry=r)
+        self.job_runs = Counter(
+            "fusionbridge_job_runs", "Job runs started", ["job", "account"], registry=r
+        )
         self.job_failures = Counter(
-            "fusionbridge_job_failures", "Job runs that failed", ["job"], registry=r
+            "fusionbridge_job_failures", "Job runs that failed", ["job", "account"], registry=r
         )
         self.job_last_success = Gauge(
             "fusionbridge_job_last_success_timestamp_seconds",
             "Unix time of the last successful run",
-            ["job"],
+            ["job", "account"],
             registry=r,
         )
         self.upstream_requests = Counter(
             "fusionbridge_upstream_requests",
             "Requests sent upstream by outcome",
-            ["api", "endpoint", "outcome"],
+            ["api", "endpoint", "outcome", "account"],
             registry=r,
         )
         self.rate_limit_waits = Counter(
             "fusionbridge_rate_limit_waits",
             "Times upstream told us to slow down",
-            ["api"],
+            ["api", "account"],
             registry=r,
         )
         self.submissions = Gauge(
@@ -78,17 +81,21 @@ class Metrics:
         self.credentials_refused = Gauge(
             "fusionbridge_credentials_refused",
             "1 while an upstream refuses the credentials or the authorization is gone",
-            ["api"],
+            ["api", "account"],
             registry=r,
         )
         build = Info("fusionbridge_build", "Version of the running fusionbridge", registry=r)
         build.info({"version": __version__})
 
-    def record_request(self, api: str, endpoint: str, outcome: str) -> None:
+    def record_request(
+        self, api: str, endpoint: str, outcome: str, account: str = DEFAULT_ACCOUNT
+    ) -> None:
         """Count one upstream request; rate-limit answers also count as a wait."""
-        self.upstream_requests.labels(api=api, endpoint=endpoint, outcome=outcome).inc()
+        self.upstream_requests.labels(
+            api=api, endpoint=endpoint, outcome=outcome, account=account
+        ).inc()
         if outcome in ("rate_limited", "throttled", "daily_cap"):
-            self.rate_limit_waits.labels(api=api).inc()
+            self.rate_limit_waits.labels(api=api, account=account).inc()
 
     def set_submissions(self, counts: dict[str, int]) -> None:
         for state, count in counts.items():

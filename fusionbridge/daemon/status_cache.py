@@ -11,14 +11,14 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from typing import Any, TypeVar
 from zoneinfo import ZoneInfo
 
-from fusionbridge.app import Runtime
+from fusionbridge.app import Fleet
 from fusionbridge.clock import Clock
 from fusionbridge.core.due import local_instant, push_time
 from fusionbridge.core.models import Month, ScheduleRules, SubmissionState
@@ -112,8 +112,9 @@ def next_calendar_change(
 class StatusCache:
     """The ledger part of /status per query, valid while the ledger and the calendar stand still."""
 
-    def __init__(self, rt: Runtime) -> None:
-        self.rt = rt
+    def __init__(self, fleet: Fleet) -> None:
+        self.fleet = fleet
+        self.rt = fleet.accounts[0]
         self.builds = 0  # /status bodies built, for tests and the benchmark
         self.counts_built = 0  # submission-state counts for /metrics
         self._marker: str | None = None
@@ -121,7 +122,7 @@ class StatusCache:
         self._bodies: OrderedDict[StatusQuery, bytes] = OrderedDict()
         self._counts: dict[None, LedgerGauges] = {}
         self._lock = asyncio.Lock()
-        settings = rt.settings
+        settings = fleet.view
         self._zones = {settings.zone()} | {
             ZoneInfo(inv.timezone or settings.timezone) for inv in settings.inverters
         }
@@ -150,7 +151,7 @@ class StatusCache:
             value = await build(now)
             self._marker = marker
             self._valid_until = next_calendar_change(
-                now, self._zones, self.rt.settings.schedule.rules()
+                now, self._zones, self.fleet.settings.schedule.rules()
             )
             store[key] = value
             return value
@@ -166,17 +167,24 @@ class StatusCache:
 
     async def _count(self, now: datetime) -> LedgerGauges:
         rt = self.rt
-        counts = await asyncio.to_thread(_count_apart, rt.settings, rt.clock, now)
+        counts = await asyncio.to_thread(_count_apart, self.fleet.view, rt.clock, now)
         self.counts_built += 1
         return counts
 
     async def _build(self, query: StatusQuery, now: datetime) -> bytes:
         rt = self.rt
         started = rt.clock.monotonic()
-        runs = await rt.ledger.jobs.runs()
-        calls_today = await rt.fusionsolar.calls_today()
+        every = await self.fleet.ledger.jobs.every_account()
+        accounts = {
+            account.account: AccountRuns(
+                every.get(account.account, {}),
+                await account.fusionsolar.calls_today(),
+                len(account.settings.inverters),
+            )
+            for account in self.fleet.accounts
+        }
         body = await asyncio.to_thread(
-            _build_apart, rt.settings, rt.clock, now, query, runs, calls_today
+            _build_apart, self.fleet.view, rt.clock, now, query, accounts
         )
         self.builds += 1
         log.debug(
@@ -235,8 +243,7 @@ def _build_apart(
     clock: Clock,
     now: datetime,
     query: StatusQuery,
-    runs: Mapping[str, JobRun],
-    calls_today: Mapping[str, int],
+    accounts: Mapping[str, AccountRuns],
 ) -> bytes:
     """Read and render in a worker thread, on its own loop and ledger connection.
 
@@ -247,24 +254,51 @@ def _build_apart(
     facts, plants = _read_facts(settings, clock, now, only=query.inverter, latest=query.months)
     lines = status_lines(settings, facts, now, last_months=query.months, only=query.inverter)
     counts = state_counts(lines)
+    calls: Counter[str] = Counter()
+    for account in accounts.values():
+        calls.update(account.calls_today)
     summary = {
         "counts": counts,
         "pending": sum(counts.get(s.value, 0) for s in PENDING_STATES),
         "failed": sum(counts.get(s.value, 0) for s in FAILED_STATES),
-        "fusionsolar_calls_today": dict(calls_today),
+        "fusionsolar_calls_today": dict(calls),
         "plants": live_json(plants),
     }
-    jobs = {name: job_json(runs.get(name)) for name in JOBS}
+    head = {"accounts": {name: account.as_json() for name, account in accounts.items()}}
+    if len(accounts) == 1:  # one account: its jobs at the top, as before there were accounts
+        head["jobs"] = next(iter(head["accounts"].values()))["jobs"]
     return b"".join(
         [
-            b'"jobs":',
-            _dumps(jobs),
+            _dumps(head)[1:-1],
             b',"inverters":[',
             b",".join(_dumps(inverter.as_json()) for inverter in lines),
             b"],",
             _dumps(summary)[1:-1],
         ]
     )
+
+
+@dataclass(frozen=True, slots=True)
+class AccountRuns:
+    """One account as /status shows it: its jobs, its FusionSolar calls today, who last worked."""
+
+    runs: Mapping[str, JobRun]
+    calls_today: Mapping[str, int]
+    inverters: int
+
+    def as_json(self) -> dict[str, Any]:
+        started = [run for run in self.runs.values() if run.last_started_at is not None]
+        last = max(started, key=lambda run: run.last_started_at or EPOCH, default=None)
+        return {
+            "inverters": self.inverters,
+            "last_worked_by": last.holder if last is not None else None,
+            "last_worked_at": iso(last.last_started_at) if last is not None else None,
+            "jobs": {name: job_json(self.runs.get(name)) for name in JOBS},
+            "fusionsolar_calls_today": dict(self.calls_today),
+        }
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _dumps(value: Any) -> bytes:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from datetime import timedelta
 from typing import Any
 
 from fusionbridge import __version__
-from fusionbridge.app import Runtime
+from fusionbridge.app import Fleet
 from fusionbridge.core.health import readiness_failures
 from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
@@ -22,38 +23,72 @@ from fusionbridge.store.job_runs import redact_error
 class DaemonStatus:
     """Answers the endpoints from the ledger and the daemon's state; every answer is redacted."""
 
-    def __init__(self, rt: Runtime, daemon: Daemon, runner: JobRunner) -> None:
-        self.rt = rt
+    def __init__(self, fleet: Fleet, daemon: Daemon, runners: Mapping[str, JobRunner]) -> None:
+        self.fleet = fleet
+        self.rt = fleet.accounts[0]
         self.daemon = daemon
-        self.runner = runner
-        self.started_at = rt.clock.now()
-        self.cache = StatusCache(rt)
+        self.runners = runners
+        self.started_at = fleet.clock.now()
+        self.cache = StatusCache(fleet)
 
     def alive(self) -> bool:
-        return self.daemon.alive() and self.runner.fatal is None
+        return self.daemon.alive() and all(r.fatal is None for r in self.runners.values())
 
     async def readiness(self) -> list[str]:
-        authorization = None
+        """Every failing check; with several accounts, each account's own lines say whose."""
+        fleet = self.fleet
+        now = fleet.clock.now()
         try:
-            runs = await self.rt.ledger.jobs.runs()
-            ledger_ok = self.runner.fatal is None
-            authorization = await authorization_problem(
-                self.rt.settings.fusionsolar, self.rt.ledger.oauth
-            )
+            every = await fleet.ledger.jobs.every_account()
+            problems = {
+                rt.account: await authorization_problem(rt.settings.fusionsolar, rt.ledger.oauth)
+                for rt in fleet.accounts
+            }
+            ledger_ok = all(r.fatal is None for r in self.runners.values())
         except LedgerError:
-            runs, ledger_ok = {}, False
-        sync = runs.get("sync")
-        failing = readiness_failures(
-            self.rt.clock.now(),
-            last_sync_success=sync.last_success_at if sync else None,
-            credential_error="; ".join(self.runner.credential_errors.values()) or None,
+            every, problems, ledger_ok = {}, {}, False
+        shared = readiness_failures(
+            now,
+            last_sync_success=now,
+            credential_error=None,
             ledger_ok=ledger_ok,
             scheduler_ok=self.daemon.alive(),
         )
-        lines = [f"{check.name}: {check.detail}" for check in failing]
-        if authorization is not None:  # SPEC §12: only a new `authorize` clears it
-            lines.insert(0, f"fusionsolar_authorization: {authorization}")
+        lines = [f"{check.name}: {check.detail}" for check in shared]
+        if not ledger_ok:
+            return lines  # what the ledger would say of each account cannot be read now
+        many = len(fleet.accounts) > 1
+        for rt in fleet.accounts:
+            whose = f"account {rt.account}: " if many else ""
+            sync = every.get(rt.account, {}).get("sync")
+            errors = self.runners[rt.account].credential_errors.values()
+            failing = readiness_failures(
+                now,
+                last_sync_success=sync.last_success_at if sync else None,
+                credential_error="; ".join(errors) or None,
+                ledger_ok=True,
+                scheduler_ok=True,
+            )
+            authorization = problems.get(rt.account)
+            if authorization is not None:  # SPEC §12: only a new `authorize` clears it
+                lines.append(f"{whose}fusionsolar_authorization: {authorization}")
+            lines += [f"{whose}{check.name}: {check.detail}" for check in failing]
         return lines
+
+    async def _leases(self) -> dict[str, str | None]:
+        """Who holds each account's lease now (SPEC §14): /status's per-request part."""
+        leases: dict[str, str | None] = {}
+        for rt in self.fleet.accounts:
+            try:
+                held = await self.fleet.ledger.leases.holder(rt.account)
+            except LedgerError:
+                return {}
+            live = held is not None and (
+                self.fleet.clock.now() - held.renewed_at
+                < timedelta(seconds=self.fleet.settings.storage.lease_ttl_s)
+            )
+            leases[rt.account] = held.holder if held is not None and live else None
+        return leases
 
     async def status(self, pairs: Iterable[tuple[str, str]]) -> list[bytes]:
         """The /status document as parts to send in order; a ValueError for bad parameters.
@@ -61,7 +96,7 @@ class DaemonStatus:
         The head (times, the job in flight, failing checks) is made per request; the ledger part
         is the cache's bytes, shared by every request until the ledger changes.
         """
-        query = parse_query(pairs, (inv.remote_inv_id for inv in self.rt.settings.inverters))
+        query = parse_query(pairs, (inv.remote_inv_id for inv in self.fleet.view.inverters))
         upcoming = self.daemon.next_runs()
         head: dict[str, Any] = {
             "version": __version__,
@@ -72,6 +107,7 @@ class DaemonStatus:
             "next_live_at": iso(upcoming.get("live")),
             "job_in_flight": self.daemon.current_job,
             "failing_checks": await self.readiness(),
+            "lease_holders": await self._leases(),
             "months": query.months,
         }
         try:
@@ -82,20 +118,24 @@ class DaemonStatus:
         return [json.dumps(head).encode()[:-1], b",", body, b"}"]
 
     async def refresh_metrics(self) -> None:
-        rt = self.rt
+        fleet, metrics = self.fleet, self.fleet.metrics
         try:
             gauges = await self.cache.gauges()  # counted again only when the ledger changed
-            runs = await rt.ledger.jobs.runs()
+            every = await fleet.ledger.jobs.every_account()
         except LedgerError:
             return
-        set_live_metrics(rt.metrics, gauges.plants, rt.clock.now())
+        set_live_metrics(metrics, gauges.plants, fleet.clock.now())
         shown = (s for s in SubmissionState if s is not SubmissionState.SENDING)  # shown as due
-        rt.metrics.set_submissions({s.value: 0 for s in shown} | gauges.counts)
-        rt.metrics.set_deadlines(gauges.deadline_days)
-        rt.metrics.drift_months.set(gauges.drift_months)
-        for api in ("fusionsolar", "redex"):
-            refused = 1 if api in self.runner.credential_errors else 0
-            rt.metrics.credentials_refused.labels(api=api).set(refused)
-        for name, run in runs.items():
-            if run.last_success_at is not None:
-                rt.metrics.job_last_success.labels(job=name).set(run.last_success_at.timestamp())
+        metrics.set_submissions({s.value: 0 for s in shown} | gauges.counts)
+        metrics.set_deadlines(gauges.deadline_days)
+        metrics.drift_months.set(gauges.drift_months)
+        for account, runner in self.runners.items():
+            for api in ("fusionsolar", "redex"):
+                refused = 1 if api in runner.credential_errors else 0
+                metrics.credentials_refused.labels(api=api, account=account).set(refused)
+            # from the ledger: a replica shows the jobs another replica ran for the account too
+            for name, run in every.get(account, {}).items():
+                if run.last_success_at is not None:
+                    metrics.job_last_success.labels(job=name, account=account).set(
+                        run.last_success_at.timestamp()
+                    )

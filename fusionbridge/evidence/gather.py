@@ -40,7 +40,7 @@ async def gather(
         entries = [e for e in entries if e.start_month is None or e.start_month <= month]
     if not entries:
         raise EvidenceMissing(f"no configured inverter submits {month}")
-    inventory = await ledger.inventory.load()
+    inventory = await ledger.inventory.load_every_account()
     resolved = {
         r.remote_inv_id: r
         for r in resolve_inverters(

@@ -7,6 +7,7 @@ goes through the pacer; transient failures are retried by stamina, rate limits a
 
 from __future__ import annotations
 
+import functools
 import ssl
 from collections import Counter
 from collections.abc import Callable, Iterable, Mapping, Sequence
@@ -59,14 +60,19 @@ DEVICE_KPI_ENDPOINTS: Mapping[str, str] = {
 }
 
 
+@functools.cache
+def _tls_context(cafile: str | None) -> ssl.SSLContext:
+    """One context per CA file: each holds the parsed trust store, and fifty accounts share it."""
+    return ssl.create_default_context(cafile=cafile)
+
+
 def make_session(settings: FusionSolarSettings) -> aiohttp.ClientSession:
     """An HTTP session fit for FusionSolar: its timeout, TLS choices, two connections, no cookies."""
     tls: ssl.SSLContext | bool
     if not settings.verify_tls:
         tls = False
     else:
-        cafile = str(settings.ca_bundle) if settings.ca_bundle else None
-        tls = ssl.create_default_context(cafile=cafile)
+        tls = _tls_context(str(settings.ca_bundle) if settings.ca_bundle else None)
     return aiohttp.ClientSession(
         timeout=aiohttp.ClientTimeout(total=settings.timeout_s),
         connector=aiohttp.TCPConnector(limit=2, ssl=tls),

@@ -19,7 +19,7 @@ from datetime import datetime
 from fusionbridge.app import Runtime
 from fusionbridge.errors import FusionBridgeError
 from fusionbridge.logs import get_logger
-from fusionbridge.store.leases import DEFAULT_ACCOUNT, LeaseHolder
+from fusionbridge.store.leases import LeaseHolder
 
 log = get_logger(__name__)
 
@@ -34,8 +34,8 @@ class LeaseHeldError(FusionBridgeError):
 
     def __init__(self, holder: LeaseHolder) -> None:
         super().__init__(
-            f"the ledger lease is held by {holder.holder} since {_when(holder.taken_at)}; "
-            "it works on this account now, try again when it is done"
+            f"the ledger lease of account {holder.account} is held by {holder.holder} since "
+            f"{_when(holder.taken_at)}; it works on this account now, try again when it is done"
         )
         self.holder = holder
 
@@ -56,9 +56,9 @@ def _when(at: datetime) -> str:
 class Lease:
     """Our claim on one account; `ensure()` before every upstream write."""
 
-    def __init__(self, rt: Runtime, account: str = DEFAULT_ACCOUNT) -> None:
+    def __init__(self, rt: Runtime) -> None:
         self._rt = rt
-        self.account = account
+        self.account = rt.account
         self.holder = holder_name()
         self._token = secrets.token_hex(8)
         self._ttl_s = rt.settings.storage.lease_ttl_s
@@ -131,8 +131,8 @@ def print_waiting(wait_s: float) -> Callable[[LeaseHolder], None]:
 
     def say(held: LeaseHolder) -> None:
         print(
-            f"fusionbridge: waiting up to {wait_s:g} s for the ledger lease held by "
-            f"{held.holder} since {_when(held.taken_at)}",
+            f"fusionbridge: waiting up to {wait_s:g} s for the ledger lease of account "
+            f"{held.account} held by {held.holder} since {_when(held.taken_at)}",
             file=sys.stderr,
             flush=True,
         )

@@ -68,36 +68,47 @@ class JobRunner:
                 log.info(
                     "job.lease_held",
                     job=job,
+                    account=rt.account,
                     holder=held.holder,
                     since=held.taken_at.isoformat(),
                     recheck_s=rt.settings.storage.lease_ttl_s,
                 )
                 return SKIPPED
-            rt.metrics.job_runs.labels(job=job).inc()
+            rt.metrics.job_runs.labels(job=job, account=rt.account).inc()
             async with renewed(lease):
                 rt.lease = lease
                 try:
-                    await rt.ledger.jobs.started(job, rt.clock.now())
+                    await rt.ledger.jobs.started(job, rt.clock.now(), holder=lease.holder)
                     ok, error = await self._attempt(job)
                     await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
                 finally:
                     rt.lease = None
         except LedgerUnavailable as exc:
             self.ledger_unavailable = redact_error(str(exc))
-            log.error("job.failed", job=job, error=self.ledger_unavailable, ledger_unavailable=True)
-            rt.metrics.job_failures.labels(job=job).inc()
+            log.error(
+                "job.failed",
+                job=job,
+                account=rt.account,
+                error=self.ledger_unavailable,
+                ledger_unavailable=True,
+            )
+            rt.metrics.job_failures.labels(job=job, account=rt.account).inc()
             return False
         except LedgerError as exc:
-            log.error("job.failed", job=job, error=redact_error(str(exc)), fatal=True)
-            rt.metrics.job_failures.labels(job=job).inc()
+            log.error(
+                "job.failed", job=job, account=rt.account, error=redact_error(str(exc)), fatal=True
+            )
+            rt.metrics.job_failures.labels(job=job, account=rt.account).inc()
             self.fatal = exc
             return None
         self.ledger_unavailable = None
         if ok:
-            rt.metrics.job_last_success.labels(job=job).set(rt.clock.now().timestamp())
+            rt.metrics.job_last_success.labels(job=job, account=rt.account).set(
+                rt.clock.now().timestamp()
+            )
             self.credential_errors.pop(CREDENTIALS_OF_JOB[job], None)
         else:
-            rt.metrics.job_failures.labels(job=job).inc()
+            rt.metrics.job_failures.labels(job=job, account=rt.account).inc()
         return ok
 
     async def _attempt(self, job: JobName) -> tuple[bool, str | None]:
@@ -118,13 +129,18 @@ class JobRunner:
         except CredentialsError as exc:
             message = redact_error(f"{exc.api} refused the credentials: {exc}")
             self.credential_errors[exc.api] = message
-            log.error("job.failed", job=job, error=message, credentials=exc.api)
+            log.error("job.failed", job=job, account=rt.account, error=message, credentials=exc.api)
             return False, message
         except FusionBridgeError as exc:
-            log.error("job.failed", job=job, error=redact_error(str(exc)))
+            log.error("job.failed", job=job, account=rt.account, error=redact_error(str(exc)))
             return False, str(exc)
         except Exception as exc:  # a bug must not stop the daemon: log it, retry next time
-            log.exception("job.failed", job=job, error=redact_error(repr(exc)))
+            log.exception("job.failed", job=job, account=rt.account, error=redact_error(repr(exc)))
             return False, repr(exc)
-        log.info("job.finished", job=job, duration_s=round(rt.clock.monotonic() - started, 3))
+        log.info(
+            "job.finished",
+            job=job,
+            account=rt.account,
+            duration_s=round(rt.clock.monotonic() - started, 3),
+        )
         return True, None

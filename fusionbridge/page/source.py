@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Mapping, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
@@ -25,6 +26,7 @@ from fusionbridge.page.facts import (
 from fusionbridge.page.view import MONTHS_SHOWN
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
+from fusionbridge.store.job_runs import JobRun
 from fusionbridge.store.live import SubmissionState as StoredState
 from fusionbridge.store.submissions import SubmissionRecord
 
@@ -48,7 +50,7 @@ async def read_page_facts(
     next_runs: Mapping[str, datetime | None],
 ) -> PageFacts:
     """One consistent read of everything the page shows."""
-    inventory = await ledger.inventory.load()
+    inventory = await ledger.inventory.load_every_account()
     resolution = await asyncio.to_thread(
         resolve_inverters,
         settings.inverter_entries(),
@@ -78,7 +80,8 @@ async def read_page_facts(
         now,
         inventory_known=inventory.refreshed_at is not None,
     )
-    runs = await ledger.jobs.runs()
+    every = await ledger.jobs.every_account()
+    runs = _worst_of_each_job(every)
     return PageFacts(
         now=now,
         zone=ZoneInfo(settings.timezone),
@@ -89,18 +92,46 @@ async def read_page_facts(
             for name, run in runs.items()
         },
         next_runs=next_runs,
-        calls_today=await _calls_today(ledger, now, ZoneInfo(settings.timezone)),
+        calls_today=await _calls_today(
+            ledger, sorted(set(every) | {ledger.account}), now, ZoneInfo(settings.timezone)
+        ),
         inverters=inverters,
         plants=await _plants(ledger, _plant_zones(inverters), inventory.plants, now),
         live_interval_min=settings.live.interval_min,
     )
 
 
-async def _calls_today(ledger: Ledger, now: datetime, zone: ZoneInfo) -> dict[str, int]:
-    """Requests per endpoint counted today in the pacing records (the pacer's own day)."""
+def _worst_of_each_job(every: Mapping[str, Mapping[str, JobRun]]) -> dict[str, JobRun]:
+    """Per job, the account whose last success is oldest: the page must not hide a stale one."""
+    worst: dict[str, JobRun] = {}
+    for runs in every.values():
+        for name, run in runs.items():
+            kept = worst.get(name)
+            if kept is None or _success_key(run) < _success_key(kept):
+                worst[name] = run
+    return worst
+
+
+def _success_key(run: JobRun) -> datetime:
+    return run.last_success_at or datetime.min.replace(tzinfo=UTC)
+
+
+async def _calls_today(
+    ledger: Ledger, accounts: Sequence[str], now: datetime, zone: ZoneInfo
+) -> dict[str, int]:
+    """Requests per endpoint counted today in every account's pacing records, summed."""
     today = now.astimezone(zone).date()
-    states = await ledger.pacing.load_endpoints()
-    return {name: s.calls_on_day for name, s in states.items() if s.day == today and s.calls_on_day}
+    calls: Counter[str] = Counter()
+    for account in accounts:
+        states = await ledger.for_account(account).pacing.load_endpoints()
+        calls.update(
+            {
+                name: s.calls_on_day
+                for name, s in states.items()
+                if s.day == today and s.calls_on_day
+            }
+        )
+    return dict(calls)
 
 
 def _plant_zones(inverters: Sequence[InverterFacts]) -> dict[str, ZoneInfo]:
@@ -113,7 +144,7 @@ def _plant_zones(inverters: Sequence[InverterFacts]) -> dict[str, ZoneInfo]:
 
 async def plant_facts(settings: Settings, ledger: Ledger, now: datetime) -> list[PlantFacts]:
     """The live figures of the configured inverters' plants, for /status and the metrics."""
-    inventory = await ledger.inventory.load()
+    inventory = await ledger.inventory.load_every_account()
     resolution = resolve_inverters(
         settings.inverter_entries(), inventory.plants, inventory.devices, settings.timezone
     )

@@ -107,6 +107,7 @@ class RedexClient:
         retry: RetryPolicy | None = None,
         poll_interval_s: float = 2.0,
         poll_interval_max_s: float = 30.0,
+        tokens: TokenKeeper | None = None,
     ) -> None:
         self._session = session
         self._settings = settings
@@ -116,7 +117,25 @@ class RedexClient:
         self._retry = retry or REDEX_RETRY
         self._poll_interval_s = poll_interval_s
         self._poll_interval_max_s = poll_interval_max_s
-        self._tokens = TokenKeeper(settings, clock, self._post_token)
+        self._tokens = tokens or TokenKeeper(settings, clock, self._post_token)
+
+    def sharing(self, on_request: RequestHook | None) -> RedexClient:
+        """A client for another account of the same REDEX business account (SPEC §14).
+
+        REDEX limits per business account, so accounts that share credentials share this
+        client's limiter and token; only the hook that counts requests is their own.
+        """
+        return RedexClient(
+            self._session,
+            self._settings,
+            clock=self._clock,
+            limiter=self._limiter,
+            on_request=on_request,
+            retry=self._retry,
+            poll_interval_s=self._poll_interval_s,
+            poll_interval_max_s=self._poll_interval_max_s,
+            tokens=self._tokens,
+        )
 
     # -- submissions ---------------------------------------------------------------------------
 

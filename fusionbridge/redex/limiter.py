@@ -48,20 +48,22 @@ class Window:
 class Slot:
     """One admitted request: its stamp, and whether its answer is still outstanding."""
 
-    __slots__ = ("at", "open")
+    __slots__ = ("at", "open", "outer")
 
-    def __init__(self, at: float) -> None:
+    def __init__(self, at: float, outer: Slot | None = None) -> None:
         self.at = at
         self.open = True
+        self.outer = outer
 
 
 class WindowLimiter:
     """Admit requests in arrival order, never more than each window allows."""
 
-    def __init__(self, *windows: Window, clock: Clock) -> None:
+    def __init__(self, *windows: Window, clock: Clock, parent: WindowLimiter | None = None) -> None:
         if not windows:
             raise ValueError("a limiter needs at least one window")
         self._windows = windows
+        self._parent = parent  # a window shared with other limiters: REDEX's per-IP limit
         self._longest_s = max(w.span_s for w in windows)
         self._slots: list[Slot] = []
         self._clock = clock
@@ -95,7 +97,9 @@ class WindowLimiter:
                     waited = True
                 self.waited_s += pause
                 await self._clock.sleep(pause)
-            slot = Slot(self._clock.monotonic())
+            # our own room first, then the shared window's; stamped once both let it go
+            outer = None if self._parent is None else await self._parent.acquire()
+            slot = Slot(self._clock.monotonic(), outer)
             self._slots.append(slot)
             return slot
 
@@ -104,6 +108,8 @@ class WindowLimiter:
         if slot.open:
             slot.at = max(slot.at, self._clock.monotonic())
             slot.open = False
+            if slot.outer is not None and self._parent is not None:
+                self._parent.release(slot.outer)
 
     @asynccontextmanager
     async def slot(self) -> AsyncIterator[Slot]:
@@ -115,10 +121,24 @@ class WindowLimiter:
             self.release(taken)
 
 
-def redex_limiter(settings: RedexSettings, clock: Clock) -> WindowLimiter:
-    """The account's window from settings plus REDEX's per-IP window."""
+def redex_limiter(
+    settings: RedexSettings, clock: Clock, ip: WindowLimiter | None = None
+) -> WindowLimiter:
+    """The business account's window from settings plus REDEX's per-IP window.
+
+    A process serving several REDEX business accounts passes the one `ip_limiter` they share.
+    """
+    if ip is None:
+        return WindowLimiter(
+            Window(settings.rate_limit, settings.rate_period_s),
+            Window(IP_LIMIT, IP_PERIOD_S),
+            clock=clock,
+        )
     return WindowLimiter(
-        Window(settings.rate_limit, settings.rate_period_s),
-        Window(IP_LIMIT, IP_PERIOD_S),
-        clock=clock,
+        Window(settings.rate_limit, settings.rate_period_s), clock=clock, parent=ip
     )
+
+
+def ip_limiter(clock: Clock) -> WindowLimiter:
+    """REDEX's per-IP window, shared by every business account one process serves."""
+    return WindowLimiter(Window(IP_LIMIT, IP_PERIOD_S), clock=clock)

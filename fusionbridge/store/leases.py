@@ -1,6 +1,6 @@
 """The account lease: which process may call upstream or change submissions, kept in the ledger.
 
-One row per account (`"default"` until accounts are many), taken, renewed and given back in
+One row per account (`"default"` for a one-account configuration), taken, renewed and given back in
 transactions keyed by the account name, so the same rows work on any SQL database that several
 machines share; no file lock. A lease whose `renewed_at` is more than `ttl` old is dead: its
 holder crashed or hung, and the next process takes it over.
@@ -22,6 +22,7 @@ DEFAULT_ACCOUNT = "default"
 class LeaseHolder:
     """Who holds an account's lease (`host:pid`) and since when."""
 
+    account: str
     holder: str
     taken_at: datetime
     renewed_at: datetime
@@ -46,7 +47,7 @@ class LeaseRecords:
             if row is not None and row["token"] != token:
                 renewed = instant(row["renewed_at"])
                 if at - renewed < timedelta(seconds=ttl_s):
-                    return LeaseHolder(row["holder"], instant(row["taken_at"]), renewed)
+                    return LeaseHolder(account, row["holder"], instant(row["taken_at"]), renewed)
             now = instant_text(at)
             await tx.execute(
                 """INSERT INTO leases (account, holder, token, taken_at, renewed_at)
@@ -79,4 +80,6 @@ class LeaseRecords:
         )
         if row is None:
             return None
-        return LeaseHolder(row["holder"], instant(row["taken_at"]), instant(row["renewed_at"]))
+        return LeaseHolder(
+            account, row["holder"], instant(row["taken_at"]), instant(row["renewed_at"])
+        )
