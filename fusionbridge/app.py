@@ -62,16 +62,18 @@ async def open_runtime(
     async with AsyncExitStack() as stack:
         ledger = await stack.enter_async_context(Ledger.open(settings.storage, clock))
         try:
-            fs_session = fusionsolar_client.make_session(settings.fusionsolar)
+            fs_session = fusionsolar_client.make_session(settings.fusionsolar_settings())
         except OSError as exc:
             raise ConfigError(
                 [f"fusionsolar.ca_bundle: cannot use it ({exc.strerror or exc})"]
             ) from None
         await stack.enter_async_context(fs_session)
-        rx_session = await stack.enter_async_context(redex_client.make_session(settings.redex))
+        rx_session = await stack.enter_async_context(
+            redex_client.make_session(settings.redex_settings())
+        )
         fusionsolar = FusionSolarClient(
             fs_session,
-            settings.fusionsolar,
+            settings.fusionsolar_settings(),
             ledger.pacing,
             oauth_store=ledger.oauth,
             clock=clock,
@@ -83,7 +85,7 @@ async def open_runtime(
         )
         redex = RedexClient(
             rx_session,
-            settings.redex,
+            settings.redex_settings(),
             clock=clock,
             on_request=lambda endpoint, outcome: metrics.record_request("redex", endpoint, outcome),
             retry=tuning.redex_retry,

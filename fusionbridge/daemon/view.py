@@ -38,7 +38,7 @@ class DaemonStatus:
             runs = await self.rt.ledger.jobs.runs()
             ledger_ok = self.runner.fatal is None
             authorization = await authorization_problem(
-                self.rt.settings.fusionsolar, self.rt.ledger.oauth
+                self.rt.settings.fusionsolar_settings(), self.rt.ledger.oauth
             )
         except LedgerError:
             runs, ledger_ok = {}, False
