@@ -33,7 +33,7 @@ def _cleartext(url: str) -> bool:
 def upstream_rule_breaks(settings: Settings) -> list[tuple[str, str]]:
     """(setting, why it breaks an upstream rule) for every such setting, in a stable order."""
     found: list[tuple[str, str]] = []
-    fs, rx = settings.fusionsolar, settings.redex
+    fs, rx = settings.fusionsolar_settings(), settings.redex_settings()
     if fs.min_interval_s < FUSIONSOLAR_MIN_INTERVAL_S:
         found.append(
             (

@@ -24,11 +24,11 @@ def oauth_section(oauth_url: str, redirect_uri: str = REDIRECT_URI) -> dict[str,
 
 async def consent(settings: Settings, state: str = "test-state") -> dict[str, str]:
     """Play the owner's browser: open the authorization address, read where it redirects."""
-    url = oauth_wire.authorize_url(settings.fusionsolar, state)
+    url = oauth_wire.authorize_url(settings.fusionsolar_settings(), state)
     async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as answer:
         assert answer.status == 302, await answer.text()
         location = answer.headers["Location"]
-    assert location.startswith(settings.fusionsolar.redirect_uri + "?")
+    assert location.startswith(settings.fusionsolar_settings().redirect_uri + "?")
     return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
 
 

@@ -156,7 +156,10 @@ async def test_catch_up_queues_each_job_only_for_the_accounts_that_missed_it() -
         calls.append((job, accounts))
 
     async def last_runs() -> dict[str, dict[str, datetime | None]]:
-        fresh = {"sync": NOW - timedelta(hours=1), "push": datetime(2026, 2, 3, 6, 1, tzinfo=UTC)}
+        fresh: dict[str, datetime | None] = {
+            "sync": NOW - timedelta(hours=1),
+            "push": datetime(2026, 2, 3, 6, 1, tzinfo=UTC),
+        }
         return {
             "north": fresh,
             "south": {"sync": None, "push": None},  # never ran: sync, then push

@@ -258,6 +258,6 @@ async def test_no_callback_in_time_stores_nothing(tmp_path: Path) -> None:
         out = io.StringIO()
         with pytest.raises(AuthorizeFailed, match=r"no answer on .* within"):
             await authorize(settings, limit_s=0.05, out=out, err=io.StringIO())
-        assert out.getvalue().startswith(settings.fusionsolar.oauth_url)
+        assert out.getvalue().startswith(settings.fusionsolar_settings().oauth_url)
         async with Ledger.open(pipeline.db_path, SystemClock()) as ledger:
             assert await ledger.oauth.load_oauth() is None

@@ -54,7 +54,7 @@ def test_oauth_needs_no_account_and_keeps_hosts_independent(tmp_path: Path) -> N
         'timezone = "UTC"\n[fusionsolar]\nauth = "oauth"\nclient_id = "a"\n'
         'client_secret = "s"\nbase_url = "https://api.successor.example"\n' + REDEX
     )
-    fs = load_settings(config).fusionsolar
+    fs = load_settings(config).fusionsolar_settings()
     assert fs.base_url == "https://api.successor.example"
     assert fs.oauth_url == "https://oauth2.fusionsolar.huawei.com"
     assert fs.redirect_uri == "http://127.0.0.1:8765/callback"

@@ -39,14 +39,11 @@ def problems(path: Path) -> list[str]:
 
 def test_minimal_file_gets_spec_defaults(tmp_path: Path) -> None:
     settings = load_settings(write(tmp_path, BASE))
-    assert settings.fusionsolar.base_url == "https://eu5.fusionsolar.huawei.com"
-    assert settings.fusionsolar.min_interval_s == 65
-    assert settings.redex.base_url == "https://uat-api.redex.eco"
-    assert (settings.redex.rate_limit, settings.redex.rate_period_s, settings.redex.batch_size) == (
-        5,
-        5,
-        100,
-    )
+    assert settings.fusionsolar_settings().base_url == "https://eu5.fusionsolar.huawei.com"
+    assert settings.fusionsolar_settings().min_interval_s == 65
+    redex = settings.redex_settings()
+    assert redex.base_url == "https://uat-api.redex.eco"
+    assert (redex.rate_limit, redex.rate_period_s, redex.batch_size) == (5, 5, 100)
     assert settings.schedule.sync_at == time(6, 30)
     assert settings.schedule.push_day == 3
     assert settings.http.port == 8080
@@ -55,7 +52,7 @@ def test_minimal_file_gets_spec_defaults(tmp_path: Path) -> None:
 
 def test_default_file_is_found_in_working_directory(tmp_path: Path) -> None:
     write(tmp_path, BASE)
-    assert load_settings().fusionsolar.username == "api-user"
+    assert load_settings().fusionsolar_settings().username == "api-user"
 
 
 def test_priority_env_over_dotenv_over_secrets_over_toml(
@@ -73,9 +70,9 @@ def test_priority_env_over_dotenv_over_secrets_over_toml(
     monkeypatch.setenv("FUSIONBRIDGE_SECRETS_DIR", str(secrets))
     monkeypatch.setenv("FUSIONBRIDGE_HTTP__PORT", "9100")
     settings = load_settings(path)
-    assert settings.fusionsolar.system_code.get_secret_value() == "from-secrets"
-    assert settings.redex.api_key.get_secret_value() == "key-from-secrets"
-    assert settings.redex.client_id == "cid-from-dotenv"
+    assert settings.fusionsolar_settings().system_code.get_secret_value() == "from-secrets"
+    assert settings.redex_settings().api_key.get_secret_value() == "key-from-secrets"
+    assert settings.redex_settings().client_id == "cid-from-dotenv"
     assert settings.http.port == 9100
 
 
@@ -83,7 +80,7 @@ def test_config_path_from_environment(tmp_path: Path, monkeypatch: pytest.Monkey
     other = tmp_path / "elsewhere.toml"
     other.write_text(BASE.replace("api-user", "env-located"))
     monkeypatch.setenv("FUSIONBRIDGE_CONFIG", str(other))
-    assert load_settings().fusionsolar.username == "env-located"
+    assert load_settings().fusionsolar_settings().username == "env-located"
 
 
 def test_every_problem_is_listed_with_a_dotted_location(tmp_path: Path) -> None:

@@ -63,7 +63,7 @@ async def authorize(
     err: TextIO | None = None,
 ) -> int:
     """Obtain and store the owner's tokens; 0 when stored, AuthorizeFailed (exit 1) otherwise."""
-    fs = settings.fusionsolar
+    fs = settings.fusionsolar_settings()
     if fs.auth != "oauth":
         raise ConfigError(['fusionsolar.auth: `authorize` needs auth = "oauth"'])
     clock = clock or SystemClock()

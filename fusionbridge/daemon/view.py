@@ -41,7 +41,9 @@ class DaemonStatus:
         try:
             every = await fleet.ledger.jobs.every_account()
             problems = {
-                rt.account: await authorization_problem(rt.settings.fusionsolar, rt.ledger.oauth)
+                rt.account: await authorization_problem(
+                    rt.settings.fusionsolar_settings(), rt.ledger.oauth
+                )
                 for rt in fleet.accounts
             }
             ledger_ok = all(r.fatal is None for r in self.runners.values())

@@ -36,7 +36,7 @@ def oauth_keys(oauth_url: str) -> dict[str, Any]:
 async def owner_approves(settings: Settings) -> str:
     """Authorize as the owner would, store the tokens; the line `authorize` printed."""
     state = secrets.token_urlsafe(16)
-    url = oauth_wire.authorize_url(settings.fusionsolar, state)
+    url = oauth_wire.authorize_url(settings.fusionsolar_settings(), state)
     async with aiohttp.ClientSession() as http, http.get(url, allow_redirects=False) as answer:
         location = answer.headers.get("Location", "")
     query = parse_qs(urlsplit(location).query)

@@ -177,5 +177,5 @@ async def skip_reason(
     plan, _ = await plan_for(rt)
     if plan.empty:
         return "nothing due within the budget"
-    duration = live_duration_s(plan, rt.settings.fusionsolar.min_interval_s)
+    duration = live_duration_s(plan, rt.settings.fusionsolar_settings().min_interval_s)
     return live_may_start(rt.clock.now(), duration, upcoming)

@@ -119,7 +119,7 @@ async def push(
     for remote_inv_id in plan.not_due:
         log.warning("push.month_not_due", inverter=remote_inv_id, month=str(month))
     if dry_run:
-        for batch in wire.batches(plan.items, settings.redex.batch_size):
+        for batch in wire.batches(plan.items, settings.redex_settings().batch_size):
             print(wire.encode(batch), file=out)
         days = await push_days(
             rt, resolution.inverters, month=month, force=force, dry_run=True, out=out
@@ -184,7 +184,7 @@ async def _send(rt: Runtime, items: Sequence[PushItem]) -> Counter[str]:
     """Each batch: encode once → log those bytes → POST them → record the outcome per month."""
     counts: Counter[str] = Counter()
     halted: str | None = None
-    for batch in wire.batches(items, rt.settings.redex.batch_size):
+    for batch in wire.batches(items, rt.settings.redex_settings().batch_size):
         remaining = batch
         while remaining and halted is None:
             if rt.lease is not None:

@@ -124,7 +124,7 @@ async def push_days(
             DeviceDays(inv, tuple((r.day, r.kwh, r.accumulated_kwh) for r in records))
             for inv, records in request
         ]
-        for request in split_requests(plans, rt.settings.redex.daily_batch_records)
+        for request in split_requests(plans, rt.settings.redex_settings().daily_batch_records)
     ]
     records = sum(len(p.send) for p in plans)
     held = sum(1 for p in plans for line in p.lines if line.state is SubmissionState.HELD)

@@ -7,6 +7,7 @@ pydantic's default messages echo inputs and the inputs include secrets.
 
 from __future__ import annotations
 
+import hashlib
 import os
 import tomllib
 from contextvars import ContextVar
@@ -15,8 +16,10 @@ from typing import Any, ClassVar
 from zoneinfo import ZoneInfo
 
 from pydantic import (
+    ModelWrapValidatorHandler,
     ValidationError,
     field_validator,
+    model_validator,
 )
 from pydantic.fields import FieldInfo
 from pydantic_settings import (
@@ -28,6 +31,15 @@ from pydantic_settings import (
 
 from fusionbridge.core.inverters import InverterEntry
 from fusionbridge.errors import ConfigError
+from fusionbridge.settings.account_secrets import AccountSecretsLayer, take_account_keys
+from fusionbridge.settings.accounts import (
+    DEFAULT_ACCOUNT,
+    AccountSettings,
+    carried,
+    duplicate_problems,
+    form_problems,
+    raise_problems,
+)
 from fusionbridge.settings.sections import (
     BaseUrl,
     FusionSolarAuth,
@@ -80,8 +92,8 @@ class Settings(BaseSettings):
     )
 
     timezone: ZoneName
-    fusionsolar: FusionSolarSettings
-    redex: RedexSettings
+    fusionsolar: FusionSolarSettings | None = None  # required unless [[accounts]] is used
+    redex: RedexSettings | None = None  # required unless every [[accounts]] entry has its own
     schedule: ScheduleSettings = ScheduleSettings()
     storage: StorageSettings = StorageSettings()
     http: HttpSettings = HttpSettings()
@@ -90,6 +102,8 @@ class Settings(BaseSettings):
     irec: IrecSettings = IrecSettings()
     notify: NotifySettings = NotifySettings()
     inverters: list[InverterSettings] = []
+    accounts: list[AccountSettings] = []
+    account: str = DEFAULT_ACCOUNT  # internal: the account a for_account() view is of; not in TOML
 
     @field_validator("inverters")
     @classmethod
@@ -101,6 +115,26 @@ class Settings(BaseSettings):
             seen.add(inverter.remote_inv_id)
         return inverters
 
+    @field_validator("accounts")
+    @classmethod
+    def _unique_across_accounts(cls, accounts: list[AccountSettings]) -> list[AccountSettings]:
+        raise_problems("accounts", duplicate_problems(accounts))
+        return accounts
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _one_form(cls, data: Any, handler: ModelWrapValidatorHandler[Settings]) -> Settings:
+        """Part I form or [[accounts]], never both; its problems listed beside every field's own."""
+        found = form_problems(data)
+        try:
+            settings = handler(data)
+        except ValidationError as exc:
+            if not found:
+                raise
+            raise ValidationError.from_exception_data(cls.__name__, carried(exc) + found) from None
+        raise_problems(cls.__name__, found)
+        return settings
+
     @classmethod
     def settings_customise_sources(
         cls,
@@ -110,20 +144,81 @@ class Settings(BaseSettings):
         dotenv_settings: PydanticBaseSettingsSource,
         file_secret_settings: PydanticBaseSettingsSource,
     ) -> tuple[PydanticBaseSettingsSource, ...]:
+        secrets = NestedSecretsSettingsSource(file_secret_settings)
+        toml = _TomlLayer(settings_cls)
+        per_account = [  # lowest priority first; pydantic-settings would misread them
+            take_account_keys(secrets, "", " (a file in the secrets directory)", env_style=False),
+            take_account_keys(dotenv_settings, ENV_PREFIX, " (in .env)", env_style=True),
+            take_account_keys(env_settings, ENV_PREFIX, "", env_style=True),
+        ]
         return (
             init_settings,
             env_settings,
             _WithoutMetaKeys(dotenv_settings),
-            NestedSecretsSettingsSource(file_secret_settings),
-            _TomlLayer(settings_cls),
+            secrets,
+            AccountSecretsLayer(settings_cls, toml, per_account),
+            toml,
         )
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
     def inverter_entries(self) -> list[InverterEntry]:
-        """The configured inverters as the plain values the core plans with."""
+        """The configured inverters as the plain values the core plans with (one account's view)."""
         return [entry.entry() for entry in self.inverters]
+
+    def account_names(self) -> list[str]:
+        """Every account served, in the file's order; the Part I form is one named `default`."""
+        return [account.name for account in self.accounts] or [self.account]
+
+    def for_account(self, name: str) -> Settings:
+        """One account seen as a Part I configuration: its own [fusionsolar], [redex], inverters."""
+        if not self.accounts and name == self.account:
+            return self
+        for account in self.accounts:
+            if account.name == name:
+                return self.model_copy(
+                    update={
+                        "fusionsolar": account.fusionsolar,
+                        "redex": account.redex or self.redex,
+                        "inverters": list(account.inverters),
+                        "accounts": [],
+                        "account": name,
+                    }
+                )
+        known = ", ".join(self.account_names())
+        raise ConfigError([f"--account: no account named {name!r} (configured: {known})"])
+
+    def all_inverters(self) -> list[InverterSettings]:
+        """Every account's inverters, for what spans them all (the REDEX registry is one)."""
+        if not self.accounts:
+            return list(self.inverters)
+        return [inverter for account in self.accounts for inverter in account.inverters]
+
+    def fusionsolar_settings(self) -> FusionSolarSettings:
+        """This view's [fusionsolar], typed as present: validation guarantees it for a view."""
+        if self.fusionsolar is None:
+            raise ConfigError(
+                ["fusionsolar: each [[accounts]] entry has its own: pick one account"]
+            )
+        return self.fusionsolar
+
+    def redex_settings(self) -> RedexSettings:
+        """This view's [redex], typed as present: validation guarantees it for a view."""
+        if self.redex is None:
+            raise ConfigError(["redex: each [[accounts]] entry has its own: pick one account"])
+        return self.redex
+
+    def redex_key(self) -> str:
+        """Which REDEX business account this is, without its secrets: equal keys share a limiter."""
+        redex = self.redex_settings()
+        identity = (
+            redex.base_url,
+            redex.client_id,
+            redex.api_key.get_secret_value(),
+            redex.access_token.get_secret_value(),
+        )
+        return hashlib.sha256("\0".join(("fusionbridge.redex", *identity)).encode()).hexdigest()
 
 
 class _WithoutMetaKeys(PydanticBaseSettingsSource):
@@ -212,9 +307,11 @@ def load_settings(config_path: Path | None = None, **overrides: Any) -> Settings
 
 __all__ = [
     "CONFIG_ENV",
+    "DEFAULT_ACCOUNT",
     "DEFAULT_CONFIG_FILE",
     "ENV_PREFIX",
     "SECRETS_DIR_ENV",
+    "AccountSettings",
     "BaseUrl",
     "FusionSolarAuth",
     "FusionSolarSettings",
