@@ -78,14 +78,17 @@ async def test_healthy_daemon_catches_up_and_answers_every_endpoint(
 
         status, metrics = await daemon.get("/metrics")
         assert status == 200
-        assert 'fusionbridge_job_runs_total{job="sync"} 1.0' in metrics
-        assert 'fusionbridge_job_runs_total{job="push"} 1.0' in metrics
+        assert 'fusionbridge_job_runs_total{account="default",job="sync"} 1.0' in metrics
+        assert 'fusionbridge_job_runs_total{account="default",job="push"} 1.0' in metrics
         assert 'fusionbridge_submissions{state="accepted"} 2.0' in metrics
         assert 'fusionbridge_submissions{state="failed"} 0.0' in metrics
         assert 'api="fusionsolar",endpoint="getDevKpiMonth",outcome="ok"' in metrics
         assert 'api="redex",endpoint="monthly_data",outcome="201"' in metrics
         assert f'fusionbridge_build_info{{version="{__version__}"}} 1.0' in metrics
-        assert 'fusionbridge_job_last_success_timestamp_seconds{job="sync"}' in metrics
+        assert (
+            'fusionbridge_job_last_success_timestamp_seconds{account="default",job="sync"}'
+            in metrics
+        )
         assert_no_secret(json.dumps(document), metrics, (await daemon.get("/readyz"))[1])
         assert await daemon.stop() == 0
     assert other_tasks() == before
@@ -150,7 +153,7 @@ async def test_refused_credentials_fail_readyz_without_stopping_or_retrying(
             _, document = await daemon.json("/status")
             assert "refused" in document["jobs"]["sync"]["last_error"]
             _, metrics = await daemon.get("/metrics")
-            assert 'fusionbridge_job_failures_total{job="sync"} 1.0' in metrics
+            assert 'fusionbridge_job_failures_total{account="default",job="sync"} 1.0' in metrics
             assert_no_secret(json.dumps(document), json.dumps(readiness), metrics)
             for text in (json.dumps(document), json.dumps(readiness), metrics):
                 assert wrong not in text

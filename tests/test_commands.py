@@ -214,7 +214,8 @@ async def test_status_shows_every_month_as_a_table_and_as_json(cli: Cli) -> None
 
     table = await cli("status")
     assert table.code == 0
-    lines = table.out.splitlines()
+    worker, *lines = table.out.splitlines()
+    assert worker.startswith("account default: last worked by ")  # the CLI push's host:pid
     assert lines[0].split() == [
         "INVERTER",
         "MONTH",
@@ -233,7 +234,8 @@ async def test_status_shows_every_month_as_a_table_and_as_json(cli: Cli) -> None
     assert lines[-1] == f"accepted: {months * len(cli.inverters)}"
 
     document = json.loads((await cli("status", "--json")).out)
-    assert set(document) == {"inverters", "counts"}
+    assert set(document) == {"inverters", "counts", "accounts"}
+    assert document["accounts"]["default"]["lease_holder"] is None  # given back
     assert document["counts"] == {"accepted": months * len(cli.inverters)}
     assert [inv["remote_inv_id"] for inv in document["inverters"]] == [
         e["remote_inv_id"] for e in cli.inverters

@@ -35,7 +35,7 @@ CURRENT = Month.containing(datetime.now(UTC), ZoneInfo("UTC"))
 FIRST, LAST = CURRENT.shift(-3), CURRENT.shift(-2)
 SLOW_S = 3.0
 """How long REDEX sits on the first monthly-data request: the window in which others arrive."""
-WAITING = "for the ledger lease held by"
+WAITING = "for the ledger lease of account default held by"
 
 
 @dataclass

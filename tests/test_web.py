@@ -51,10 +51,10 @@ async def test_endpoints_healthy_then_failing() -> None:
                 assert answer.status == 200
                 assert answer.headers["Content-Type"].startswith("text/plain")
             assert (
-                'fusionbridge_upstream_requests_total{api="fusionsolar",endpoint="getDevKpiMonth",outcome="ok"} 1.0'
+                'fusionbridge_upstream_requests_total{account="default",api="fusionsolar",endpoint="getDevKpiMonth",outcome="ok"} 1.0'
                 in text
             )
-            assert 'fusionbridge_rate_limit_waits_total{api="redex"} 1.0' in text
+            assert 'fusionbridge_rate_limit_waits_total{account="default",api="redex"} 1.0' in text
             assert "fusionbridge_build_info{" in text
             assert view.refreshed == 1
 

@@ -164,13 +164,13 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status_document(lines) | {"accounts": accounts}, indent=2))
     else:
-        print(status_table(lines))
         for name, facts in accounts.items():
             print(
                 f"account {name}: last worked by {facts['last_worked_by'] or 'nobody yet'}"
                 + (f" at {facts['last_worked_at']}" if facts["last_worked_at"] else "")
                 + (f"; lease held by {facts['lease_holder']}" if facts["lease_holder"] else "")
             )
+        print(status_table(lines))
     return 0
 
 

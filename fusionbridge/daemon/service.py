@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Literal
 
 from fusionbridge import __version__
@@ -143,12 +143,12 @@ class DaemonApp:
     async def due_from_ledger(self) -> dict[JobName, frozenset[str]]:
         """Which accounts each job is due for now, from the ledger alone (no upstream call)."""
         ledger, now = self.fleet.ledger, self.fleet.clock.now()
-        ttl = timedelta(seconds=self.fleet.settings.storage.lease_ttl_s)
+        ttl_s = self.fleet.settings.storage.lease_ttl_s
         every = await ledger.jobs.every_account()
         due: dict[JobName, set[str]] = {"sync": set(), "push": set()}
         for account in self.runners:
             held = await ledger.leases.holder(account)
-            lease_live = held is not None and now - held.renewed_at < ttl
+            lease_live = held is not None and held.live(now, ttl_s)
             runs = every.get(account, {})
             sync = runs.get("sync")
             for job in ("sync", "push"):

@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -320,21 +320,16 @@ def status_table(inverters: list[InverterLines]) -> str:
 async def account_lines(
     ledger: Ledger, accounts: Sequence[str], lease_ttl_s: float
 ) -> dict[str, dict[str, str | None]]:
-    """Per account, which process last started one of its jobs and who holds its lease now."""
-    every = await ledger.jobs.every_account()
+    """Per account, which process last held its lease (a command or a daemon), and if it still does."""
+    now = ledger.clock.now()
     out: dict[str, dict[str, str | None]] = {}
     for account in accounts:
-        started = [r for r in every.get(account, {}).values() if r.last_started_at is not None]
-        last = max(started, key=lambda r: r.last_started_at or ledger.clock.now(), default=None)
         held = await ledger.leases.holder(account)
-        live = held is not None and (
-            ledger.clock.now() - held.renewed_at < timedelta(seconds=lease_ttl_s)
-        )
         out[account] = {
-            "last_worked_by": last.holder if last is not None else None,
-            "last_worked_at": last.last_started_at.isoformat()
-            if last is not None and last.last_started_at is not None
+            "last_worked_by": held.holder if held is not None else None,
+            "last_worked_at": held.taken_at.isoformat() if held is not None else None,
+            "lease_holder": held.holder
+            if held is not None and held.live(now, lease_ttl_s)
             else None,
-            "lease_holder": held.holder if held is not None and live else None,
         }
     return out

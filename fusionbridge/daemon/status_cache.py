@@ -280,25 +280,18 @@ def _build_apart(
 
 @dataclass(frozen=True, slots=True)
 class AccountRuns:
-    """One account as /status shows it: its jobs, its FusionSolar calls today, who last worked."""
+    """One account as /status shows it: its inverters, its jobs, its FusionSolar calls today."""
 
     runs: Mapping[str, JobRun]
     calls_today: Mapping[str, int]
     inverters: int
 
     def as_json(self) -> dict[str, Any]:
-        started = [run for run in self.runs.values() if run.last_started_at is not None]
-        last = max(started, key=lambda run: run.last_started_at or EPOCH, default=None)
         return {
             "inverters": self.inverters,
-            "last_worked_by": last.holder if last is not None else None,
-            "last_worked_at": iso(last.last_started_at) if last is not None else None,
             "jobs": {name: job_json(self.runs.get(name)) for name in JOBS},
             "fusionsolar_calls_today": dict(self.calls_today),
         }
-
-
-EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
 def _dumps(value: Any) -> bytes:
@@ -313,6 +306,7 @@ _JOB_FIELDS = (
     "last_success_at",
     "last_failure_at",
     "last_error",
+    "last_run_by",
 )
 
 
@@ -333,4 +327,5 @@ def job_json(run: JobRun | None) -> dict[str, Any]:
         "last_success_at": iso(run.last_success_at),
         "last_failure_at": iso(run.last_failure_at),
         "last_error": run.last_error,
+        "last_run_by": run.holder,
     }

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable, Mapping
-from datetime import timedelta
 from typing import Any
 
 from fusionbridge import __version__
@@ -12,6 +11,7 @@ from fusionbridge.app import Fleet
 from fusionbridge.core.health import readiness_failures
 from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
+from fusionbridge.daemon.status import account_lines
 from fusionbridge.daemon.status_cache import StatusCache, iso, parse_query
 from fusionbridge.errors import LedgerError
 from fusionbridge.fusionsolar.oauth import authorization_problem
@@ -77,20 +77,15 @@ class DaemonStatus:
             lines += [f"{whose}{check.name}: {check.detail}" for check in failing]
         return lines
 
-    async def _leases(self) -> dict[str, str | None]:
-        """Who holds each account's lease now (SPEC §14): /status's per-request part."""
-        leases: dict[str, str | None] = {}
-        for rt in self.fleet.accounts:
-            try:
-                held = await self.fleet.ledger.leases.holder(rt.account)
-            except LedgerError:
-                return {}
-            live = held is not None and (
-                self.fleet.clock.now() - held.renewed_at
-                < timedelta(seconds=self.fleet.settings.storage.lease_ttl_s)
+    async def _accounts(self) -> dict[str, dict[str, str | None]]:
+        """Per account, the process that last held its lease and whether it still does (§14)."""
+        names = [rt.account for rt in self.fleet.accounts]
+        try:
+            return await account_lines(
+                self.fleet.ledger, names, self.fleet.settings.storage.lease_ttl_s
             )
-            leases[rt.account] = held.holder if held is not None and live else None
-        return leases
+        except LedgerError:
+            return {}
 
     async def status(self, pairs: Iterable[tuple[str, str]]) -> list[bytes]:
         """The /status document as parts to send in order; a ValueError for bad parameters.
@@ -109,7 +104,7 @@ class DaemonStatus:
             "next_live_at": iso(upcoming.get("live")),
             "job_in_flight": self.daemon.current_job,
             "failing_checks": await self.readiness(),
-            "lease_holders": await self._leases(),
+            "workers": await self._accounts(),
             "months": query.months,
         }
         try:

@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from fusionbridge.clock import Clock
-from fusionbridge.store.columns import instant, instant_text
-from fusionbridge.store.database import Database
+from fusionbridge.store.columns import instant, instant_text, optional_instant
+from fusionbridge.store.database import Database, Row
 
 DEFAULT_ACCOUNT = "default"
 
@@ -26,6 +26,11 @@ class LeaseHolder:
     holder: str
     taken_at: datetime
     renewed_at: datetime
+    released_at: datetime | None = None
+
+    def live(self, at: datetime, ttl_s: float) -> bool:
+        """Still held: not given back, and renewed within the last `ttl_s`."""
+        return self.released_at is None and at - self.renewed_at < timedelta(seconds=ttl_s)
 
 
 class LeaseRecords:
@@ -41,20 +46,21 @@ class LeaseRecords:
         """Take the lease (free, dead, or already ours); None on success, else the live holder."""
         async with self._db.transaction() as tx:
             row = await tx.fetchone(
-                "SELECT holder, token, taken_at, renewed_at FROM leases WHERE account = ?",
+                """SELECT holder, token, taken_at, renewed_at, released_at FROM leases
+                WHERE account = ?""",
                 (account,),
             )
             if row is not None and row["token"] != token:
-                renewed = instant(row["renewed_at"])
-                if at - renewed < timedelta(seconds=ttl_s):
-                    return LeaseHolder(account, row["holder"], instant(row["taken_at"]), renewed)
+                held = _holder(account, row)
+                if held.live(at, ttl_s):
+                    return held
             now = instant_text(at)
             await tx.execute(
-                """INSERT INTO leases (account, holder, token, taken_at, renewed_at)
-                VALUES (?, ?, ?, ?, ?)
+                """INSERT INTO leases (account, holder, token, taken_at, renewed_at, released_at)
+                VALUES (?, ?, ?, ?, ?, NULL)
                 ON CONFLICT (account) DO UPDATE SET holder = excluded.holder,
                     token = excluded.token, taken_at = excluded.taken_at,
-                    renewed_at = excluded.renewed_at""",
+                    renewed_at = excluded.renewed_at, released_at = NULL""",
                 (account, holder, token, now, now),
             )
         return None
@@ -69,17 +75,31 @@ class LeaseRecords:
         return changed == 1
 
     async def give_back(self, account: str, token: str) -> None:
-        """Release our lease at once, so a waiting process need not wait for it to die."""
+        """Release our lease at once, so a waiting process need not wait for it to die.
+
+        The row stays, marked released, so `status` can tell which process last worked.
+        """
         async with self._db.transaction() as tx:
-            await tx.execute("DELETE FROM leases WHERE account = ? AND token = ?", (account, token))
+            await tx.execute(
+                """UPDATE leases SET released_at = ?, token = ''
+                WHERE account = ? AND token = ?""",
+                (instant_text(self.clock.now()), account, token),
+            )
 
     async def holder(self, account: str) -> LeaseHolder | None:
-        """The lease's current row, live or dead (for `status` and error messages)."""
+        """The lease's row, live, dead or released (for `status` and error messages)."""
         row = await self._db.fetchone(
-            "SELECT holder, taken_at, renewed_at FROM leases WHERE account = ?", (account,)
+            "SELECT holder, taken_at, renewed_at, released_at FROM leases WHERE account = ?",
+            (account,),
         )
-        if row is None:
-            return None
-        return LeaseHolder(
-            account, row["holder"], instant(row["taken_at"]), instant(row["renewed_at"])
-        )
+        return None if row is None else _holder(account, row)
+
+
+def _holder(account: str, row: Row) -> LeaseHolder:
+    return LeaseHolder(
+        account,
+        row["holder"],
+        instant(row["taken_at"]),
+        instant(row["renewed_at"]),
+        optional_instant(row["released_at"]),
+    )

@@ -478,5 +478,7 @@ STEPS: tuple[tuple[str, ...], ...] = (
         """INSERT INTO live_fetches_v14 SELECT 'default', kind, fetched_at FROM live_fetches""",
         "DROP TABLE live_fetches",
         "ALTER TABLE live_fetches_v14 RENAME TO live_fetches",
+        # a returned lease keeps its row, so `status` can say which process last worked
+        "ALTER TABLE leases ADD COLUMN released_at TEXT",
     ),
 )
