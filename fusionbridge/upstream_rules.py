@@ -33,6 +33,15 @@ def _cleartext(url: str) -> bool:
 def upstream_rule_breaks(settings: Settings) -> list[tuple[str, str]]:
     """(setting, why it breaks an upstream rule) for every such setting, in a stable order."""
     found: list[tuple[str, str]] = []
+    for name in settings.account_names():
+        view = settings.for_account(name)
+        where = "" if not settings.accounts else f"accounts.{name}."
+        found += [(where + key, why) for key, why in _breaks(view)]
+    return list(dict.fromkeys(found))  # accounts sharing the top-level [redex] name it once
+
+
+def _breaks(settings: Settings) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     fs, rx = settings.fusionsolar_settings(), settings.redex_settings()
     if fs.min_interval_s < FUSIONSOLAR_MIN_INTERVAL_S:
         found.append(

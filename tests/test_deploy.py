@@ -62,13 +62,9 @@ def scalar_settings(
 def optional_section(annotation: Any) -> Any:
     """`Section | None` (a table the [[accounts]] form leaves out) walks like `Section`."""
     args = [a for a in get_args(annotation) if a is not type(None)]
-    if (
-        isinstance(annotation, UnionType)
-        and len(args) == 1
-        and isinstance(args[0], type)
-        and issubclass(args[0], BaseModel)
-    ):
-        return args[0]
+    section = args[0] if isinstance(annotation, UnionType) and len(args) == 1 else None
+    if isinstance(section, type) and issubclass(section, BaseModel):
+        return section
     return annotation
 
 

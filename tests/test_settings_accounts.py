@@ -484,3 +484,59 @@ def test_cli_reports_account_errors_as_exit_78_lines(
     assert result.stderr.splitlines() == [f"fusionbridge: config: {line}" for line in lines]
     for secret in (*SECRETS, "env-secret-code"):
         assert secret not in result.stderr + result.stdout
+
+
+# --- the deploy example ------------------------------------------------------------------------
+
+TOML_EXAMPLE = REPO / "deploy" / "fusionbridge.toml.example"
+ACCOUNTS_MARKER = "# --- Many FusionSolar accounts"
+
+
+def accounts_form_of_the_example() -> str:
+    """The example with its commented [[accounts]] block in place of [fusionsolar] and [[inverters]]."""
+    kept, table, in_block = [], "", False
+    for line in TOML_EXAMPLE.read_text(encoding="utf-8").splitlines():
+        in_block = in_block or line.startswith(ACCOUNTS_MARKER)
+        if in_block:
+            kept.append(line.removeprefix("# ") if line.startswith("# [") or "=" in line else "")
+            continue
+        if re.match(r"^\[\[?[a-z_.]+\]\]?$", line):
+            table = line
+        if table not in ("[fusionsolar]", "[[inverters]]"):
+            kept.append(line)
+    return "\n".join(kept) + "\n"
+
+
+def test_the_examples_accounts_block_is_a_valid_configuration(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    env_example = (REPO / ".env.example").read_text(encoding="utf-8")
+    documented = set(re.findall(r"FUSIONBRIDGE_ACCOUNTS__SOLAR_NORTH__\w+", env_example))
+    assert len(documented) == 3  # SYSTEM_CODE, CLIENT_SECRET, REDEX__CLIENT_SECRET
+    for name in (
+        *documented,
+        "FUSIONBRIDGE_REDEX__CLIENT_SECRET",
+        "FUSIONBRIDGE_REDEX__API_KEY",
+        "FUSIONBRIDGE_ACCOUNTS__SOLAR_NORTH__REDEX__API_KEY",
+        "FUSIONBRIDGE_ACCOUNTS__SOLAR_SOUTH__FUSIONSOLAR__CLIENT_SECRET",
+    ):
+        monkeypatch.setenv(name, "from-environment")
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    secret_file = re.search(r"accounts__solar-north__\w+", env_example)
+    assert secret_file is not None
+    (secrets / secret_file[0]).write_text("from-a-file")
+    monkeypatch.setenv("FUSIONBRIDGE_SECRETS_DIR", str(secrets))
+
+    settings = load_settings(write(tmp_path, accounts_form_of_the_example()))
+
+    assert settings.account_names() == ["solar-north", "solar-south"]
+    north, south = (settings.for_account(name) for name in settings.account_names())
+    assert north.redex_settings().client_id == "north-client-id"
+    assert north.fusionsolar_settings().system_code.get_secret_value() == "from-environment"
+    assert south.redex_settings() == settings.redex
+    assert south.fusionsolar_settings().auth == "oauth"
+    assert {i.entry().describe().split()[0] for i in settings.all_inverters()} == {
+        "device_id",
+        "esn",
+    }
