@@ -13,7 +13,7 @@ from typing import Any
 
 import aiohttp
 
-from fusionbridge.app import Runtime, open_runtime
+from fusionbridge.app import Runtime, open_fleet
 from fusionbridge.clock import VirtualClock
 from fusionbridge.core.models import Month
 from fusionbridge.daemon.schedule import JobName
@@ -133,8 +133,9 @@ async def running(
     async def on_ready(port: int) -> None:
         ready.set_result(port)
 
-    async with open_runtime(settings, clock=clock) as rt, aiohttp.ClientSession() as http:
-        app = DaemonApp(rt, notifier=Notifier({}), after_job=after_job)
+    async with open_fleet(settings, clock=clock) as fleet, aiohttp.ClientSession() as http:
+        rt = fleet.accounts[0]
+        app = DaemonApp(fleet, notifier=Notifier({}), after_job=after_job)
         served = asyncio.create_task(app.serve("127.0.0.1", 0, on_ready=on_ready))
         try:
             port = await asyncio.wait_for(ready, DEADLINE_S)

@@ -145,15 +145,8 @@ async def status(settings: Settings, args: argparse.Namespace) -> int:
     from fusionbridge.clock import SystemClock
     from fusionbridge.daemon.status import account_lines
 
-    account = getattr(args, "account", None)
+    account = getattr(args, "account", None)  # checked by the command line
     names = settings.account_names()
-    if account is not None and account not in names:
-        print(
-            f"fusionbridge: error: --account: no account named {account!r} "
-            f"(configured: {', '.join(names)})",
-            file=sys.stderr,
-        )
-        return 2
     view = fleet_view(settings) if account is None else settings.for_account(account)
     clock = SystemClock()
     async with Ledger.open(settings.storage, clock) as ledger:

@@ -189,6 +189,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fusionbridge: config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log.format, settings.log.level)
+    problem = _account_problem(settings, args)
+    if problem is not None:
+        _fail(problem)
+        return EXIT_USAGE
     if args.command != "status":  # status reads the ledger only
         warn_upstream_rules(settings)
     handler = _handler(args.command.replace("-", "_"))
@@ -201,16 +205,20 @@ PER_ACCOUNT = frozenset({"sync", "push", "probe", "authorize", "discover", "chec
 """Commands that work for one account at a time (SPEC §14): `--account`, else each in turn."""
 
 
+def _account_problem(settings: Settings, args: argparse.Namespace) -> str | None:
+    """What is wrong with `--account` (or its absence) for this command, before any work."""
+    account = getattr(args, "account", None)
+    names = settings.account_names()
+    if account is not None and account not in names:
+        return f"--account: no account named {account!r} (configured: {', '.join(names)})"
+    if args.command == "authorize" and account is None and len(names) > 1:
+        return f"authorize: name the account to connect with --account ({', '.join(names)})"
+    return None
+
+
 def run_per_account(handler: Handler, settings: Settings, args: argparse.Namespace) -> int:
     """Run the command for `--account`, or for every account in turn; the worst exit status."""
-    names = settings.account_names()
-    chosen = names if args.account is None else [args.account]
-    if args.account is not None and args.account not in names:
-        _fail(f"--account: no account named {args.account!r} (configured: {', '.join(names)})")
-        return EXIT_USAGE
-    if args.command == "authorize" and len(chosen) > 1:
-        _fail(f"authorize: name the account to connect with --account ({', '.join(names)})")
-        return EXIT_USAGE
+    chosen = settings.account_names() if args.account is None else [args.account]
     worst = EXIT_OK
     for name in chosen:
         if len(chosen) > 1:
