@@ -90,7 +90,7 @@ async def served_accounts(clock: Clock | None = None) -> AsyncIterator[Accounts]
     """Three FusionSolar simulators and two REDEX ones, on `clock` (virtual by default)."""
     clock = clock or VirtualClock(NOW)
     async with AsyncExitStack() as stack:
-        fusionsolar = {}
+        fusionsolar: dict[str, tuple[FusionSolarSimulator, str]] = {}
         for name in ACCOUNTS:
             sim = FusionSolarSimulator(
                 SimulatorConfig(
@@ -149,6 +149,12 @@ async def test_three_accounts_progress_side_by_side_each_with_its_own_login_and_
             assert document["workers"][name]["last_worked_by"] == jobs["sync"]["last_run_by"]
             assert document["workers"][name]["lease_holder"] is None  # given back
         assert len(document["inverters"]) == 6
+        status, page = await daemon.get("/")
+        assert status == 200
+        accounts_table = page[page.index('aria-label="accounts"') :].split("</table>")[0]
+        for name in ACCOUNTS:
+            worker = document["workers"][name]["last_worked_by"]
+            assert f"<td>{name}</td><td>{worker}</td>" in accounts_table
         _, metrics = await daemon.get("/metrics")
         for name in ACCOUNTS:
             assert f'fusionbridge_job_runs_total{{account="{name}",job="sync"}} 1.0' in metrics
@@ -162,11 +168,10 @@ async def test_three_accounts_progress_side_by_side_each_with_its_own_login_and_
     }, "alpha and beta go to the shared REDEX business account"
     assert {remote for remote, _ in own} == set(accounts.inverter_ids("gamma"))
     assert max((shared + own).values()) == 1, "every inverter-year sent once"
-    for sim, _ in (accounts.redex, accounts.own_redex):
-        assert {month for (_, _, month) in sim.accepted} == {1}, "January, closed, accepted"
-    # one token per REDEX business account: alpha and beta share theirs
-    for sim, _ in (accounts.redex, accounts.own_redex):
-        assert len([r for r in sim.requests if r.endpoint == "token"]) == 1
+    for redex, _ in (accounts.redex, accounts.own_redex):
+        assert {month for (_, _, month) in redex.accepted} == {1}, "January, closed, accepted"
+        # one token per REDEX business account: alpha and beta share theirs
+        assert len([r for r in redex.requests if r.endpoint == "token"]) == 1
 
     # side by side: every account's first data call comes before any account's last one
     spans = []

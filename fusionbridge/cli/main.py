@@ -189,9 +189,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"fusionbridge: config: {problem}", file=sys.stderr)
         return EXIT_CONFIG
     configure_logging(settings.log.format, settings.log.level)
-    problem = _account_problem(settings, args)
-    if problem is not None:
-        _fail(problem)
+    wrong_account = _account_problem(settings, args)
+    if wrong_account is not None:
+        _fail(wrong_account)
         return EXIT_USAGE
     if args.command != "status":  # status reads the ledger only
         warn_upstream_rules(settings)

@@ -53,6 +53,16 @@ class JobFacts:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountFacts:
+    """One FusionSolar account: which process last worked for it, and whether it still does."""
+
+    name: str
+    last_worked_by: str | None
+    last_worked_at: datetime | None
+    working: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PageFacts:
     """Everything the page shows, as read from the ledger and the daemon at one instant."""
 
@@ -66,3 +76,4 @@ class PageFacts:
     inverters: Sequence[InverterFacts]
     plants: Sequence[PlantFacts]
     live_interval_min: int
+    accounts: Sequence[AccountFacts] = ()

@@ -17,6 +17,7 @@ from fusionbridge.core.readings import Finding
 from fusionbridge.daemon.status import MonthLine, daily_month_lines
 from fusionbridge.jobs.sources import month_record
 from fusionbridge.page.facts import (
+    AccountFacts,
     InverterFacts,
     JobFacts,
     MonthFacts,
@@ -98,7 +99,24 @@ async def read_page_facts(
         inverters=inverters,
         plants=await _plants(ledger, _plant_zones(inverters), inventory.plants, now),
         live_interval_min=settings.live.interval_min,
+        accounts=await _accounts(ledger, settings, now),
     )
+
+
+async def _accounts(ledger: Ledger, settings: Settings, now: datetime) -> list[AccountFacts]:
+    """Who last held each account's lease (SPEC §14), from the ledger alone."""
+    facts = []
+    for name in settings.account_names():
+        held = await ledger.leases.holder(name)
+        facts.append(
+            AccountFacts(
+                name,
+                held.holder if held is not None else None,
+                held.taken_at if held is not None else None,
+                held is not None and held.live(now, settings.storage.lease_ttl_s),
+            )
+        )
+    return facts
 
 
 def _worst_of_each_job(every: Mapping[str, Mapping[str, JobRun]]) -> dict[str, JobRun]:

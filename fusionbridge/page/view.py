@@ -92,6 +92,14 @@ class JobLine:
 
 
 @dataclass(frozen=True, slots=True)
+class AccountLine:
+    name: str
+    worker: str
+    since: str
+    working: bool
+
+
+@dataclass(frozen=True, slots=True)
 class PageView:
     generated_at: str
     version: str
@@ -104,6 +112,7 @@ class PageView:
     plants: tuple[PlantCard, ...]
     problems: tuple[Problem, ...]
     live_note: str
+    accounts: tuple[AccountLine, ...] = ()
 
 
 def kwh_text(value: Decimal | None) -> str:
@@ -243,6 +252,15 @@ def build_view(facts: PageFacts) -> PageView:
         plants=tuple(_plant(plant, now, facts.live_interval_min) for plant in facts.plants),
         problems=tuple(problems_of(facts.inverters, facts.failing, now)),
         live_note=live,
+        accounts=tuple(
+            AccountLine(
+                a.name,
+                a.last_worked_by or "nobody yet",
+                _local(a.last_worked_at, facts.zone),
+                a.working,
+            )
+            for a in facts.accounts
+        ),
     )
 
 
