@@ -113,6 +113,18 @@ async def test_commands_run_per_account_or_for_the_named_one(
     assert all(a["last_worked_by"] for a in document["accounts"].values())
     assert len(document["inverters"]) == 6
 
+    code, out, err = await cli(config, "export", "--format", "json")
+    assert code == 0, err
+    assert {row["remote_inv_id"] for row in json.loads(out)} == {
+        f"{name.upper()}-{n}" for name in ACCOUNTS for n in (1, 2)
+    }
+    month = document["inverters"][0]["months"][-1]["month"]
+    code, out, err = await cli(
+        config, "evidence", "--month", month, "--inverter", "BETA-1", "--out", "beta.zip"
+    )
+    assert code == 0, err
+    assert (tmp_path / "beta.zip").stat().st_size > 0
+
     for name, (sim, _) in live_accounts.fusionsolar.items():
         assert len(sim.logins) == 1, f"{name}: the token outlives each command"
 

@@ -196,8 +196,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command != "status":  # status reads the ledger only
         warn_upstream_rules(settings)
     handler = _handler(args.command.replace("-", "_"))
-    if args.command not in PER_ACCOUNT:
-        return run_command(handler, settings, args)
+    if args.command not in PER_ACCOUNT:  # the whole ledger: every account's inverters
+        from fusionbridge.app import fleet_view
+
+        return run_command(handler, fleet_view(settings), args)
     return run_per_account(handler, settings, args)
 
 
