@@ -86,21 +86,28 @@ def test_each_event_fires_its_alert_and_only_then(tmp_path: Path) -> None:
             "10m",
         ),
         case(
-            {'fusionbridge_credentials_refused{instance="a", api="fusionsolar"}': "1"},
+            {
+                'fusionbridge_credentials_refused{instance="a", api="fusionsolar", account="north"}': "1"
+            },
             "FusionbridgeCredentialsRefused",
             "0m",
-            {"instance": "a", "api": "fusionsolar", "severity": "critical"},
-            summary="fusionsolar refuses fusionbridge's credentials or the authorization is gone",
+            {"instance": "a", "api": "fusionsolar", "account": "north", "severity": "critical"},
+            summary="fusionsolar refuses the credentials of account north, "
+            "or its authorization is gone",
             description="Nothing is retried in a loop. Fix the credentials "
             "(or run `fusionbridge authorize`).",
         ),
         case(
             # last success at t=0, never again: after two days (and a minute) the alert fires
-            {'fusionbridge_job_last_success_timestamp_seconds{instance="a", job="sync"}': "0x3000"},
+            {
+                'fusionbridge_job_last_success_timestamp_seconds{instance="a", job="sync", account="north"}': "0x3000",
+                # another account of the same process syncs every day: it does not hide north
+                'fusionbridge_job_last_success_timestamp_seconds{instance="a", job="sync", account="south"}': "0+60x3000",
+            },
             "FusionbridgeSyncStale",
             "2881m",
-            {"instance": "a", "severity": "warning"},
-            summary="No successful FusionSolar sync for more than 2 days",
+            {"instance": "a", "account": "north", "severity": "warning"},
+            summary="No successful FusionSolar sync of account north for more than 2 days",
             description="See /readyz and the sync job's last error on /status.",
         ),
         quiet(
