@@ -178,3 +178,28 @@ async def test_slots_in_flight_are_kept_until_released(clock: VirtualClock) -> N
     assert (inside, slot.open) == (True, False)
     assert slot.at == pytest.approx(501.05)
     assert limiter.delay() == pytest.approx(1.05)
+
+
+async def test_business_accounts_keep_their_own_window_under_one_shared_ip_window() -> None:
+    """SPEC §14: 5 per 5 s per REDEX business account, and one per-IP window for them all."""
+    clock = VirtualClock(datetime(2026, 3, 1, tzinfo=UTC))
+    ip = WindowLimiter(
+        Window(6, 60.0, margin_s=0.0), clock=clock
+    )  # a small stand-in for 3000/300 s
+    accounts = [
+        WindowLimiter(Window(5, 5.0, margin_s=0.0), clock=clock, parent=ip) for _ in range(2)
+    ]
+    times: dict[int, list[float]] = {0: [], 1: []}
+
+    async def one(index: int) -> None:
+        async with accounts[index].slot():
+            times[index].append(clock.monotonic())
+
+    await asyncio.gather(*(one(i % 2) for i in range(10)))
+    every = sorted(times[0] + times[1])
+    assert busiest_window(every, 60.0) <= 6, "the shared per-IP window holds"
+    for own in times.values():
+        assert busiest_window(own, 5.0) <= 5, "each business account's window holds"
+    assert every[5] - every[0] < 1e-9, "six go at once"
+    assert every[6] - every[0] >= 60.0, "the seventh waits for the IP window"
+    )
