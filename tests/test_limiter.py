@@ -202,4 +202,3 @@ async def test_business_accounts_keep_their_own_window_under_one_shared_ip_windo
         assert busiest_window(own, 5.0) <= 5, "each business account's window holds"
     assert every[5] - every[0] < 1e-9, "six go at once"
     assert every[6] - every[0] >= 60.0, "the seventh waits for the IP window"
-    )
