@@ -113,6 +113,11 @@ async def test_commands_run_per_account_or_for_the_named_one(
     assert all(a["last_worked_by"] for a in document["accounts"].values())
     assert len(document["inverters"]) == 6
 
+    code, out, err = await cli(config, "discover", "--toml", "--account", "alpha")
+    assert code == 0, err
+    assert "[[accounts.inverters]]" in out
+    assert "\n[[inverters]]" not in out
+
     code, out, err = await cli(config, "export", "--format", "json")
     assert code == 0, err
     assert {row["remote_inv_id"] for row in json.loads(out)} == {

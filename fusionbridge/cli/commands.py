@@ -18,7 +18,7 @@ from fusionbridge.jobs import sync as sync_job
 from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
 from fusionbridge.jobs.sources import load_inventory, nothing_configured, resolve
 from fusionbridge.logs import get_logger
-from fusionbridge.settings import Settings
+from fusionbridge.settings import DEFAULT_ACCOUNT, Settings
 from fusionbridge.store import Ledger
 
 log = get_logger(__name__)
@@ -243,7 +243,12 @@ async def discover(settings: Settings, args: argparse.Namespace) -> int:
         inventory = await load_inventory(rt, refresh=True)
         listed_at = rt.clock.now()
     if args.toml:
-        print(inverters_toml(inventory.plants, inventory.devices, settings.zone(), listed_at))
+        table = "inverters" if settings.account == DEFAULT_ACCOUNT else "accounts.inverters"
+        print(
+            inverters_toml(
+                inventory.plants, inventory.devices, settings.zone(), listed_at, table=table
+            )
+        )
     else:
         print(inventory_table(inventory.plants, inventory.devices))
     return 0
@@ -280,9 +285,15 @@ def _device_cells(device: Device) -> tuple[str, str, str, str]:
 
 
 def inverters_toml(
-    plants: Sequence[Plant], devices: Sequence[Device], zone: ZoneInfo, listed_at: datetime
+    plants: Sequence[Plant],
+    devices: Sequence[Device],
+    zone: ZoneInfo,
+    listed_at: datetime,
+    *,
+    table: str = "inverters",
 ) -> str:
-    """An `[[inverters]]` entry per inverter, its REDEX id left for the operator to fill in."""
+    """An `[[inverters]]` entry per inverter (`[[accounts.inverters]]` under an account), its
+    REDEX id left for the operator to fill in."""
     names = {p.code: p for p in plants}
     inverters = [d for d in devices if d.is_inverter]
     out = [
@@ -303,7 +314,7 @@ def inverters_toml(
         )
         out += [
             "",
-            "[[inverters]]",
+            f"[[{table}]]",
             f'remote_inv_id = "FILL-IN-REMOTE-INV-ID-{number:03d}"',
             source,
             f"# {_one_line(details)}",
