@@ -107,6 +107,7 @@ def test_database_is_the_official_postgres_image_pinned_to_a_major_version() -> 
     assert re.fullmatch(r"postgres:\d+", database()["image"]), database()["image"]
     assert "build" not in database()
     assert database()["restart"] in ("unless-stopped", "always")
+    assert database()["stop_signal"] == "SIGINT", "fast shutdown: the replicas never disconnect"
 
 
 def test_database_keeps_its_data_in_a_named_volume_and_is_not_published() -> None:
