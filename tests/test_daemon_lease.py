@@ -20,9 +20,8 @@ TTL_S = 0.2
 async def test_a_daemon_job_skips_while_a_command_holds_the_lease_then_runs(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "ledger.db"
-    settings = world.settings(tmp_path, storage={"path": str(path), "lease_ttl_s": TTL_S})
-    async with Ledger.open(path, world.clock) as ledger:  # a CLI command is at work
+    settings = world.settings(tmp_path, storage={"lease_ttl_s": TTL_S})
+    async with Ledger.open(settings.storage, world.clock) as ledger:  # a CLI command is at work
         await ledger.leases.take(DEFAULT_ACCOUNT, "cli-host:7", "cli", world.clock.now(), TTL_S)
 
     async with running(settings, world.clock, until=0) as daemon:
@@ -48,7 +47,6 @@ async def test_a_daemon_job_skips_while_a_command_holds_the_lease_then_runs(
 
         assert daemon.jobs_done == [("sync", True), ("push", True)]
         assert daemon.app.daemon.alive()
-    async with Ledger.open(
-        path, world.clock
-    ) as ledger:  # the daemon stopped: every job gave it back
+    # the daemon stopped: every job gave it back
+    async with Ledger.open(settings.storage, world.clock) as ledger:
         assert await ledger.leases.holder(DEFAULT_ACCOUNT) is None, "given back"
