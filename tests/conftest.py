@@ -1,4 +1,4 @@
-"""Shared fixtures: a clean environment, and a ledger of each backend for the store tests."""
+"""Shared fixtures: a clean environment, and each backend's ledger for every test that has one."""
 
 from __future__ import annotations
 
@@ -35,7 +35,11 @@ def postgres() -> Iterator[PostgresServer]:
 
 @pytest.fixture(params=["sqlite", "postgresql"])
 def ledger_backend(request: pytest.FixtureRequest) -> str:
-    """Which database a store test runs against: every store test runs against both."""
+    """Which database a test's ledger lives in: every test with a ledger runs against both.
+
+    A test about SQLite itself pins it with `@pytest.mark.parametrize("ledger_backend",
+    ["sqlite"])` and a comment saying why.
+    """
     backend: str = request.param
     return backend
 
@@ -52,7 +56,16 @@ def ledger_target(
 
 
 @pytest.fixture
-async def world() -> AsyncIterator[World]:
-    """Both simulators served on loopback, shared by the daemon tests."""
-    async with served_world() as served:
+def ledger_storage(ledger_target: Path | str) -> dict[str, str]:
+    """The `[storage]` section naming the ledger under test: its SQLite `path` or its `url`."""
+    if isinstance(ledger_target, Path):
+        return {"path": str(ledger_target)}
+    return {"url": ledger_target}
+
+
+@pytest.fixture
+async def world(ledger_target: Path | str) -> AsyncIterator[World]:
+    """Both simulators served on loopback, shared by the daemon tests, and the ledger's backend."""
+    url = None if isinstance(ledger_target, Path) else ledger_target
+    async with served_world(ledger_url=url) as served:
         yield served

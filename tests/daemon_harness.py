@@ -39,8 +39,15 @@ class World:
     redex: RedexSimulator
     fusionsolar_url: str
     redex_url: str
+    ledger_url: str | None = None
+    """The PostgreSQL ledger under test; None for a SQLite file in the test's directory."""
 
     def settings(self, tmp_path: Path, **overrides: Any) -> Settings:
+        """The daemon's settings; a `storage` override is merged into the ledger's section."""
+        storage: dict[str, Any] = {"path": str(tmp_path / "ledger.db")}
+        if self.ledger_url is not None:
+            storage["url"] = self.ledger_url
+        storage |= overrides.pop("storage", {})
         fleet = self.fusionsolar.fleet
         amsterdam, sao_paulo = fleet.plants
         values: dict[str, Any] = {
@@ -56,7 +63,7 @@ class World:
                 "client_secret": redex_sim.CLIENT_SECRET,
                 "api_key": redex_sim.API_KEY,
             },
-            "storage": {"path": str(tmp_path / "ledger.db")},
+            "storage": storage,
             "http": {"host": "127.0.0.1", "port": 0},
             "inverters": [
                 {"remote_inv_id": "INV-A", "esn": fleet.inverters(amsterdam.code)[0].esn},
@@ -71,7 +78,7 @@ class World:
 
 
 @asynccontextmanager
-async def served_world() -> AsyncIterator[World]:
+async def served_world(*, ledger_url: str | None = None) -> AsyncIterator[World]:
     """Both simulators on loopback with two inverters' worth of fleet, at NOW on a virtual clock."""
     clock = VirtualClock(NOW)
     fusionsolar = FusionSolarSimulator(
@@ -80,7 +87,7 @@ async def served_world() -> AsyncIterator[World]:
     redex = RedexSimulator(clock=clock)
     redex.register("INV-A", "INV-B")
     async with fusionsolar.serve() as url, redex.serve() as redex_url:
-        yield World(clock, fusionsolar, redex, url, redex_url)
+        yield World(clock, fusionsolar, redex, url, redex_url, ledger_url)
 
 
 @dataclass

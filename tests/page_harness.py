@@ -143,11 +143,15 @@ async def drift(rt: Runtime, inverter: str, month: Month, by: Decimal) -> None:
 
 @asynccontextmanager
 async def served_fleet(
-    tmp_path: Path, *, troubled: bool
+    ledger: Path | str, *, troubled: bool
 ) -> AsyncIterator[tuple[Served, Trouble | None]]:
-    """A daemon serving a filled ledger on loopback, its scheduler up, no job queued."""
+    """A daemon serving a filled ledger on loopback, its scheduler up, no job queued.
+
+    The troubled fleet is written straight into a SQLite file (a newer version's states pass
+    its CHECK constraints only with `ignore_check_constraints`): it needs `ledger` to be a path.
+    """
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger, clock) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         settings = pipeline.settings(
@@ -160,7 +164,8 @@ async def served_fleet(
             await fill_ledger(rt)
             trouble = None
             if troubled:
-                trouble = spoil(pipeline.db_path, inverters)
+                assert isinstance(pipeline.ledger, Path), "troubles are written into SQLite"
+                trouble = spoil(pipeline.ledger, inverters)
                 await drift(rt, *trouble.drifting)
             app = DaemonApp(rt, notifier=Notifier({}))
             ready: asyncio.Future[int] = asyncio.get_running_loop().create_future()

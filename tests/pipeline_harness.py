@@ -61,7 +61,8 @@ class Pipeline:
     redex: RedexSimulator
     fusionsolar_url: str
     redex_url: str
-    db_path: Path
+    ledger: Path | str
+    """A SQLite file, or a PostgreSQL URL (configured as `storage.url`)."""
 
     # --- the fleet as configuration -----------------------------------------------------------
 
@@ -184,7 +185,11 @@ class Pipeline:
                 "rate_period_s": self.redex.rate_period_s,
                 "timeout_s": 10,
             },
-            "storage": {"path": str(self.db_path)},
+            "storage": (
+                {"path": str(self.ledger)}
+                if isinstance(self.ledger, Path)
+                else {"url": self.ledger}
+            ),
             "log": {"format": "json", "level": "INFO"},
             "inverters": [dict(e) for e in inverters],
         }
@@ -237,7 +242,7 @@ async def _serve(app: web.Application) -> tuple[web.AppRunner, str]:
 
 @asynccontextmanager
 async def serve_pipeline(
-    db_path: Path,
+    ledger: Path | str,
     clock: Clock,
     *,
     fleet: FleetSpec = SMALL_FLEET,
@@ -271,7 +276,7 @@ async def serve_pipeline(
     try:
         rx_runner, rx_url = await _serve(redex.app)
         try:
-            yield Pipeline(fusionsolar, redex, fs_url, rx_url, db_path)
+            yield Pipeline(fusionsolar, redex, fs_url, rx_url, ledger)
         finally:
             await rx_runner.cleanup()
     finally:

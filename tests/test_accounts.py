@@ -131,9 +131,9 @@ def sent_items(sim: RedexSimulator) -> Counter[tuple[str, int]]:
 
 
 async def test_three_accounts_progress_side_by_side_each_with_its_own_login_and_redex(
-    accounts: Accounts, tmp_path: Path
+    accounts: Accounts, tmp_path: Path, ledger_storage: dict[str, str]
 ) -> None:
-    settings = accounts.settings(tmp_path)
+    settings = accounts.settings(tmp_path, storage=ledger_storage)
     async with running(settings, accounts.virtual) as daemon:
         assert daemon.jobs_done == [("sync", True), ("push", True)]
         assert await daemon.json("/readyz") == (200, {"status": "ready"})
@@ -182,9 +182,9 @@ async def test_three_accounts_progress_side_by_side_each_with_its_own_login_and_
 
 
 async def test_an_account_whose_credentials_are_refused_does_not_hold_back_the_others(
-    accounts: Accounts, tmp_path: Path
+    accounts: Accounts, tmp_path: Path, ledger_storage: dict[str, str]
 ) -> None:
-    settings = accounts.settings(tmp_path)
+    settings = accounts.settings(tmp_path, storage=ledger_storage)
     beta = settings.accounts[1]
     wrong = beta.fusionsolar.model_copy(update={"username": "not-beta"})
     broken = [

@@ -29,11 +29,12 @@ async def live_accounts() -> AsyncIterator[Accounts]:
         yield served
 
 
-def write_config(accounts: Accounts, tmp_path: Path) -> Path:
+def write_config(accounts: Accounts, tmp_path: Path, storage: dict[str, str]) -> Path:
     settings = accounts.settings(tmp_path)
     values: dict[str, Any] = settings.model_dump(
-        mode="json", include={"timezone", "storage", "accounts", "redex"}, exclude_none=True
+        mode="json", include={"timezone", "accounts", "redex"}, exclude_none=True
     )
+    values["storage"] = storage
     for account in values["accounts"]:
         account["fusionsolar"] = {
             "base_url": accounts.fusionsolar[account["name"]][1],
@@ -77,9 +78,9 @@ async def cli(config: Path, *argv: str) -> tuple[int, str, str]:
 
 @pytest.mark.timeout(120)
 async def test_commands_run_per_account_or_for_the_named_one(
-    live_accounts: Accounts, tmp_path: Path
+    live_accounts: Accounts, tmp_path: Path, ledger_storage: dict[str, str]
 ) -> None:
-    config = write_config(live_accounts, tmp_path)
+    config = write_config(live_accounts, tmp_path, ledger_storage)
 
     code, out, err = await cli(config, "sync")
     assert code == 0, err
@@ -138,7 +139,7 @@ async def test_commands_run_per_account_or_for_the_named_one(
 async def test_an_unknown_account_and_an_unnamed_authorize_are_usage_errors(
     live_accounts: Accounts, tmp_path: Path
 ) -> None:
-    config = write_config(live_accounts, tmp_path)
+    config = write_config(live_accounts, tmp_path, {"path": str(tmp_path / "ledger.db")})
     code, out, err = await cli(config, "sync", "--account", "delta")
     assert (code, out) == (2, "")
     assert err.strip() == (

@@ -99,9 +99,11 @@ def _restore_logging() -> Iterator[None]:
 
 
 @pytest.fixture
-async def cli(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[Cli]:
+async def cli(
+    tmp_path: Path, ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[Cli]:
     async with serve_pipeline(
-        tmp_path / "ledger.db",
+        ledger_target,
         SystemClock(),
         rate_limit=1000,
         rate_period_s=1.0,
@@ -150,7 +152,7 @@ async def test_dry_run_prints_the_exact_payload_and_sends_nothing(cli: Cli) -> N
     pushed = await cli("push", "--wait", "10")
     assert pushed.code == 0, pushed.err
     assert cli.pipeline.monthly_bodies() == printed, "the dry run printed what push then sent"
-    async with Ledger.open(cli.pipeline.db_path, SystemClock()) as ledger:
+    async with Ledger.open(cli.pipeline.ledger, SystemClock()) as ledger:
         sent_text = [request.payload_json for request in await ledger.submissions.request_log()]
     assert dry.out == "".join(text + "\n" for text in sent_text), "byte for byte"
 

@@ -26,9 +26,8 @@ async def given_back(leases: LeaseRecords) -> bool:
 async def test_a_daemon_job_skips_while_a_command_holds_the_lease_then_runs(
     world: World, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    path = tmp_path / "ledger.db"
-    settings = world.settings(tmp_path, storage={"path": str(path), "lease_ttl_s": TTL_S})
-    async with Ledger.open(path, world.clock) as ledger:  # a CLI command is at work
+    settings = world.settings(tmp_path, storage={"lease_ttl_s": TTL_S})
+    async with Ledger.open(settings.storage, world.clock) as ledger:  # a CLI command is at work
         await ledger.leases.take(DEFAULT_ACCOUNT, "cli-host:7", "cli", world.clock.now(), TTL_S)
 
     async with running(settings, world.clock, until=0) as daemon:
@@ -54,7 +53,6 @@ async def test_a_daemon_job_skips_while_a_command_holds_the_lease_then_runs(
 
         assert daemon.jobs_done == [("sync", True), ("push", True)]
         assert daemon.app.daemon.alive()
-    async with Ledger.open(
-        path, world.clock
-    ) as ledger:  # the daemon stopped: every job gave it back
+    # the daemon stopped: every job gave it back
+    async with Ledger.open(settings.storage, world.clock) as ledger:
         assert await given_back(ledger.leases), "given back"

@@ -43,11 +43,12 @@ async def _second_batch_in_flight(pipeline: Pipeline, child: asyncio.subprocess.
 
 async def test_sigkill_mid_daily_push_loses_nothing_and_repeats_only_the_request_in_flight(
     tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = SystemClock()
     first = Month.containing(datetime.now(UTC), ZoneInfo("UTC")).shift(-2)
     async with serve_pipeline(
-        tmp_path / "ledger.db", clock, rate_limit=1000, rate_period_s=1.0, processing_polls=0
+        ledger_target, clock, rate_limit=1000, rate_period_s=1.0, processing_polls=0
     ) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
@@ -96,9 +97,11 @@ async def test_sigkill_mid_daily_push_loses_nothing_and_repeats_only_the_request
         assert set(taken.values()) == {1}, "REDEX took each day exactly once"
 
 
-async def test_a_500_leaves_days_unconfirmed_unrepeated_until_the_next_run(tmp_path: Path) -> None:
+async def test_a_500_leaves_days_unconfirmed_unrepeated_until_the_next_run(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
         settings = pipeline.settings(entries)
@@ -121,10 +124,10 @@ async def test_a_500_leaves_days_unconfirmed_unrepeated_until_the_next_run(tmp_p
 
 
 async def test_a_broken_connection_is_unconfirmed_and_a_gateway_error_is_retried(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
         settings = pipeline.settings(entries)

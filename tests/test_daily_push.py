@@ -30,10 +30,10 @@ FIRST = Month(2026, 10)
 
 
 async def test_backfill_lands_every_due_day_with_unbroken_totals_and_sends_nothing_twice(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock, processing_polls=1) as pipeline:
+    async with serve_pipeline(ledger_target, clock, processing_polls=1) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
         settings = pipeline.settings(entries)
@@ -83,10 +83,10 @@ async def test_backfill_lands_every_due_day_with_unbroken_totals_and_sends_nothi
 
 
 async def test_a_correction_resends_exactly_the_changed_day_and_the_later_sent_ones(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
         settings = pipeline.settings(entries)
@@ -115,9 +115,11 @@ async def test_a_correction_resends_exactly_the_changed_day_and_the_later_sent_o
                 )
 
 
-async def test_registration_mismatches_are_rejected_with_what_to_do(tmp_path: Path) -> None:
+async def test_registration_mismatches_are_rejected_with_what_to_do(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         daily_entry, monthly_entry, healthy = daily_inverters(pipeline)
         monthly_entry = {k: v for k, v in monthly_entry.items() if k != "frequency"}
         monthly_entry["remote_inv_id"] = "RM-REGISTERED-DAILY"
@@ -149,9 +151,11 @@ async def test_registration_mismatches_are_rejected_with_what_to_do(tmp_path: Pa
             ]
 
 
-async def test_more_than_3000_due_records_go_in_the_fewest_requests(tmp_path: Path) -> None:
+async def test_more_than_3000_due_records_go_in_the_fewest_requests(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         entries: list[dict[str, Any]] = []
         for plant in pipeline.fusionsolar.fleet.plants:
             for device in pipeline.fusionsolar.fleet.inverters(plant.code):

@@ -36,11 +36,13 @@ async def _run(config: Path, cwd: Path, *argv: str) -> tuple[int, str, str]:
     return child.returncode, out.decode(), err.decode()
 
 
-async def test_status_shows_months_of_days_and_every_day_with_its_total(tmp_path: Path) -> None:
+async def test_status_shows_months_of_days_and_every_day_with_its_total(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
     clock = SystemClock()
     previous = Month.containing(datetime.now(UTC), ZoneInfo("UTC")).previous()
     async with serve_pipeline(
-        tmp_path / "ledger.db", clock, rate_limit=1000, rate_period_s=1.0, processing_polls=0
+        ledger_target, clock, rate_limit=1000, rate_period_s=1.0, processing_polls=0
     ) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
@@ -91,10 +93,10 @@ async def test_status_shows_months_of_days_and_every_day_with_its_total(tmp_path
 
 
 async def test_the_daemon_pushes_days_after_a_sync_while_months_wait_for_push_day(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = VirtualClock(datetime(2027, 1, 2, 9, 0, tzinfo=UTC))  # push_day 3 is tomorrow
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         daily = daily_inverters(pipeline)[:1]
         monthly = {k: v for k, v in daily_inverters(pipeline)[1].items() if k != "frequency"}
         pipeline.redex.register(daily[0]["remote_inv_id"], frequency="Daily")

@@ -20,9 +20,9 @@ from tests.pipeline_harness import serve_pipeline
 NOW = datetime(2027, 1, 5, 10, 0, tzinfo=UTC)
 
 
-async def test_the_simulator_counters_add_up_its_days(tmp_path: Path) -> None:
+async def test_the_simulator_counters_add_up_its_days(ledger_target: Path | str) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         fleet = pipeline.fusionsolar.fleet
         device = pipeline.device(WEST, 38)
         plant = pipeline.plant("Asia/Tokyo", 38)
@@ -43,9 +43,11 @@ async def test_the_simulator_counters_add_up_its_days(tmp_path: Path) -> None:
         assert plant_row.values["total_power"] == kwh(fleet.lifetime_milli(plant.code, plant_today))
 
 
-async def test_daily_and_monthly_inverters_of_a_type_share_day_calls(tmp_path: Path) -> None:
+async def test_daily_and_monthly_inverters_of_a_type_share_day_calls(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         daily = daily_inverters(pipeline)[:1]  # Amsterdam, type 1
         monthly: dict[str, Any] = {
             "remote_inv_id": "RM-MONTHLY-T1",
@@ -75,9 +77,11 @@ async def test_daily_and_monthly_inverters_of_a_type_share_day_calls(tmp_path: P
         assert baseline.opening_kwh == baseline.counter_kwh - baseline.known_kwh
 
 
-async def test_a_400_rejects_the_days_and_the_next_push_tries_again(tmp_path: Path) -> None:
+async def test_a_400_rejects_the_days_and_the_next_push_tries_again(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
         async with pipeline.runtime(pipeline.settings(entries), clock) as rt:

@@ -1,4 +1,7 @@
-"""`fusionbridge demo --once`: REDEX receives exactly every closed month, with the simulator's kWh."""
+"""`fusionbridge demo --once`: REDEX receives exactly every closed month, with the simulator's kWh.
+
+SQLite only: the demo makes its own throw-away SQLite ledger and takes no `[storage]` setting.
+"""
 
 from __future__ import annotations
 

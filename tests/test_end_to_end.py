@@ -56,9 +56,11 @@ def assert_holds_truth(pipeline: Pipeline, inverters: list[dict[str, object]]) -
     assert {inv for inv, _, _ in pipeline.redex.accepted} == configured
 
 
-async def test_twelve_months_across_a_year_boundary_reach_redex_exactly(tmp_path: Path) -> None:
+async def test_twelve_months_across_a_year_boundary_reach_redex_exactly(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "ledger.db", clock, window_s=60.0) as pipeline:
+    async with serve_pipeline(ledger_target, clock, window_s=60.0) as pipeline:
         inverters = pipeline.mixed_inverters(start_month=START_MONTH)
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = pipeline.settings(inverters, fusionsolar=HUAWEI_PACE)
@@ -92,10 +94,10 @@ async def test_twelve_months_across_a_year_boundary_reach_redex_exactly(tmp_path
     assert pipeline.redex.count(status=429) == 0
 
 
-async def test_december_goes_out_in_january_with_its_own_year(tmp_path: Path) -> None:
+async def test_december_goes_out_in_january_with_its_own_year(ledger_target: Path | str) -> None:
     """Before push day December is held back; on it, the daily job sends it as Year 2025."""
     clock = VirtualClock(datetime(2026, 1, 2, 12, 0, tzinfo=UTC))
-    async with serve_pipeline(tmp_path / "ledger.db", clock, window_s=60.0) as pipeline:
+    async with serve_pipeline(ledger_target, clock, window_s=60.0) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = pipeline.settings(inverters, fusionsolar=HUAWEI_PACE)
@@ -120,11 +122,13 @@ async def test_december_goes_out_in_january_with_its_own_year(tmp_path: Path) ->
     assert years == {2025}, "January 2026 is the current month: nothing for 2026 goes out"
 
 
-async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: Path) -> None:
+async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(
+    ledger_target: Path | str,
+) -> None:
     """Each paced call is committed as it lands; the next day's sync fetches only the rest."""
     clock = VirtualClock(FEB_10)
     caps = {"getDevKpiMonth": 1}
-    async with serve_pipeline(tmp_path / "ledger.db", clock, daily_caps=caps) as pipeline:
+    async with serve_pipeline(ledger_target, clock, daily_caps=caps) as pipeline:
         inverters = pipeline.mixed_inverters()
         settings = pipeline.settings(inverters)
         async with pipeline.runtime(settings, clock) as rt:
@@ -142,10 +146,12 @@ async def test_a_sync_stopped_by_the_daily_cap_keeps_what_it_fetched(tmp_path: P
             assert len(await rt.ledger.energy.monthly()) == 12 * len(inverters)
 
 
-async def test_push_needs_no_fusionsolar_once_the_ledger_holds_the_months(tmp_path: Path) -> None:
+async def test_push_needs_no_fusionsolar_once_the_ledger_holds_the_months(
+    ledger_target: Path | str,
+) -> None:
     """FusionSolar down (or its daily cap spent) must not hold back what the ledger has."""
     clock = VirtualClock(datetime(2026, 2, 1, 12, 0, tzinfo=UTC))
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = pipeline.settings(inverters)

@@ -52,9 +52,11 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[Rig]:
+async def rig(
+    tmp_path: Path, ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[Rig]:
     async with serve_pipeline(
-        tmp_path / "ledger.db", SystemClock(), rate_limit=1000, rate_period_s=1.0
+        ledger_target, SystemClock(), rate_limit=1000, rate_period_s=1.0
     ) as pipeline:
         entries = pipeline.mixed_inverters()
         inverters = [entries[0], entries[1], entries[4]]  # type 1, type 38, a plant
@@ -195,7 +197,10 @@ async def test_one_inverter_only(rig: Rig, tmp_path: Path) -> None:
     assert "RM-NOPE" in unknown[2]
 
 
-def test_a_month_never_fetched_exits_1_naming_what_is_missing(tmp_path: Path) -> None:
+def test_a_month_never_fetched_exits_1_naming_what_is_missing(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
+    url = {} if isinstance(ledger_target, Path) else {"FUSIONBRIDGE_STORAGE__URL": ledger_target}
     config = tmp_path / "fusionbridge.toml"
     config.write_text(
         f"""timezone = "Europe/Amsterdam"
@@ -232,9 +237,10 @@ plant_code = "NE=1"
         timeout=60,
         check=False,
         cwd=tmp_path,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
+        env={**os.environ, **url, "PYTHONPATH": str(REPO)},
     )
     assert done.returncode == 1, done.stderr
+    assert (tmp_path / "ledger.db").exists() == (not url), "the url wins over the path"
     lines = [line for line in done.stderr.splitlines() if line.strip()]
     assert len(lines) == 1, done.stderr
     assert "2025-03" in lines[0]

@@ -32,9 +32,11 @@ FIRST = CURRENT.shift(-3)
 
 
 @pytest.fixture
-async def daily_rig(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> AsyncIterator[Rig]:
+async def daily_rig(
+    tmp_path: Path, ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
+) -> AsyncIterator[Rig]:
     async with serve_pipeline(
-        tmp_path / "ledger.db", SystemClock(), rate_limit=1000, rate_period_s=1.0
+        ledger_target, SystemClock(), rate_limit=1000, rate_period_s=1.0
     ) as pipeline:
         monthly = pipeline.mixed_inverters()[0]
         daily = daily_inverters(pipeline)

@@ -25,10 +25,10 @@ FIRST, DECEMBER = Month(2026, 10), Month(2026, 12)
 
 
 async def test_a_corrected_day_shows_both_requests_and_the_total_goes_on_from_the_month_before(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         entries = daily_inverters(pipeline)
         pipeline.redex.register(*(e["remote_inv_id"] for e in entries), frequency="Daily")
         settings = pipeline.settings(entries)
@@ -96,9 +96,11 @@ async def test_a_corrected_day_shows_both_requests_and_the_total_goes_on_from_th
     assert len(daily["redex_day_requests"]) == 2
 
 
-async def test_a_refused_day_request_keeps_redexs_answer_as_received(tmp_path: Path) -> None:
+async def test_a_refused_day_request_keeps_redexs_answer_as_received(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         refused, _, healthy = daily_inverters(pipeline)
         pipeline.redex.register(refused["remote_inv_id"], frequency="Monthly")
         pipeline.redex.register(healthy["remote_inv_id"], frequency="Daily")

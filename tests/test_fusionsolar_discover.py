@@ -90,7 +90,13 @@ def _simulator(**config: object) -> FusionSolarSimulator:
     )
 
 
-def _settings(base_url: str, tmp_path: Path, secret: str = SECRET) -> Settings:
+def _storage(ledger: Path | str) -> StorageSettings:
+    if isinstance(ledger, Path):
+        return StorageSettings(path=ledger)
+    return StorageSettings(url=SecretStr(ledger))
+
+
+def _settings(base_url: str, ledger: Path | str, secret: str = SECRET) -> Settings:
     return Settings(
         timezone="Europe/Amsterdam",
         fusionsolar=FusionSolarSettings(
@@ -100,7 +106,7 @@ def _settings(base_url: str, tmp_path: Path, secret: str = SECRET) -> Settings:
             min_interval_s=INTERVAL_S,
         ),
         redex=RedexSettings(base_url="http://127.0.0.1:9", access_token=SecretStr("unused")),
-        storage=StorageSettings(path=tmp_path / "ledger.db"),
+        storage=_storage(ledger),
     )
 
 
@@ -109,11 +115,11 @@ def _discover(settings: Settings, *, toml: bool) -> int:
 
 
 def test_discover_prints_every_plant_and_device(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sim = _simulator()
     with served_in_thread(sim) as url:
-        assert _discover(_settings(url, tmp_path), toml=False) == 0
+        assert _discover(_settings(url, ledger_target), toml=False) == 0
     out = capsys.readouterr().out.splitlines()
     assert out[0].split() == [
         "PLANT",
@@ -139,11 +145,11 @@ def test_discover_prints_every_plant_and_device(
 
 
 def test_a_second_discover_waits_and_reuses_the_token(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sim = _simulator()
     with served_in_thread(sim) as url:
-        settings = _settings(url, tmp_path)
+        settings = _settings(url, ledger_target)
         assert _discover(settings, toml=False) == 0
         assert _discover(settings, toml=True) == 0
     stations = sim.times("stations")
@@ -154,11 +160,11 @@ def test_a_second_discover_waits_and_reuses_the_token(
 
 
 def test_discover_toml_is_a_valid_inverters_skeleton(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sim = _simulator()
     with served_in_thread(sim) as url:
-        assert _discover(_settings(url, tmp_path), toml=True) == 0
+        assert _discover(_settings(url, ledger_target), toml=True) == 0
     text = capsys.readouterr().out
     entries = tomllib.loads(text)["inverters"]
     assert len(entries) == 9
@@ -170,11 +176,11 @@ def test_discover_toml_is_a_valid_inverters_skeleton(
 
 
 def test_discover_with_a_wrong_password_is_one_clear_error(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     sim = _simulator()
     with served_in_thread(sim) as url:
-        settings = _settings(url, tmp_path, secret="not-the-code")
+        settings = _settings(url, ledger_target, secret="not-the-code")
         assert _discover(settings, toml=False) == cli.EXIT_FAILURE
         assert _discover(settings, toml=False) == cli.EXIT_FAILURE
     err = capsys.readouterr().err
@@ -189,10 +195,10 @@ def test_discover_with_a_wrong_password_is_one_clear_error(
 
 
 def test_discover_against_an_unreachable_host(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    ledger_target: Path | str, capsys: pytest.CaptureFixture[str]
 ) -> None:
     with stamina.set_testing(True, attempts=2):
-        code = _discover(_settings("http://127.0.0.1:9", tmp_path), toml=False)
+        code = _discover(_settings("http://127.0.0.1:9", ledger_target), toml=False)
     assert code == cli.EXIT_FAILURE
     [line] = [x for x in capsys.readouterr().err.splitlines() if x.startswith("fusionbridge:")]
     assert line.startswith(

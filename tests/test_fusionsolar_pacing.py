@@ -87,9 +87,9 @@ async def test_a_restarted_client_waits_instead_of_firing() -> None:
         assert h.sim.served["getDevList"] == 2
 
 
-async def test_a_restart_on_the_sqlite_ledger_keeps_pacing_and_token(tmp_path: Path) -> None:
+async def test_a_restart_on_the_ledger_keeps_pacing_and_token(ledger_target: Path | str) -> None:
     async with harness(min_interval_s=65, window_s=60) as h:
-        path = tmp_path / "ledger.db"
+        path = ledger_target
         async with Ledger.open(path, h.clock) as ledger:
             await h.client(ledger.pacing).devices(["NE=1"])
         h.virtual.advance(5)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 
@@ -27,13 +26,13 @@ async def given_back(leases: LeaseRecords) -> bool:
 
 
 @pytest.fixture
-async def rt(tmp_path: Path) -> AsyncIterator[Runtime]:
+async def rt(ledger_storage: dict[str, str]) -> AsyncIterator[Runtime]:
     settings = Settings.model_validate(
         {
             "timezone": "Europe/Amsterdam",
             "fusionsolar": {"username": "u", "system_code": "c"},
             "redex": {"base_url": "https://redex.invalid", "access_token": "t"},
-            "storage": {"path": str(tmp_path / "ledger.db"), "lease_ttl_s": TTL_S},
+            "storage": {**ledger_storage, "lease_ttl_s": TTL_S},
         }
     )
     async with open_runtime(settings, clock=VirtualClock(T0)) as runtime:

@@ -71,13 +71,13 @@ async def receiver() -> AsyncIterator[Receiver]:
         await runner.cleanup()
 
 
-def settings(tmp_path: Path, urls: list[str], timeout_s: float = 5.0) -> Settings:
+def settings(storage: dict[str, str], urls: list[str], timeout_s: float = 5.0) -> Settings:
     return Settings.model_validate(
         {
             "timezone": "Europe/Amsterdam",
             "fusionsolar": {"username": "u", "system_code": "never-sent"},
             "redex": {"base_url": "http://127.0.0.1:9", "access_token": "never-sent"},
-            "storage": {"path": str(tmp_path / "ledger.db")},
+            "storage": storage,
             "notify": {"urls": urls, "timeout_s": timeout_s},
             "inverters": [
                 {"remote_inv_id": f"RM-{n}", "plant_code": code}
@@ -128,11 +128,11 @@ EXPECTED = [
 
 
 async def test_each_event_is_delivered_exactly_once_across_a_restart(
-    tmp_path: Path, receiver: Receiver
+    ledger_storage: dict[str, str], receiver: Receiver
 ) -> None:
-    config = settings(tmp_path, [receiver.url])
+    config = settings(ledger_storage, [receiver.url])
     clock = VirtualClock(NOW)
-    async with Ledger.open(config.storage.path, clock) as ledger:
+    async with Ledger.open(config.storage, clock) as ledger:
         await standing_problems(ledger)
         first = await notify_events(config, ledger, clock)
         assert (first.delivered, first.failed) == (len(EXPECTED), 0)
@@ -143,7 +143,7 @@ async def test_each_event_is_delivered_exactly_once_across_a_restart(
         assert (again.delivered, again.failed) == (0, 0)
 
     clock.advance(3600)
-    async with Ledger.open(config.storage.path, clock) as ledger:  # a restart
+    async with Ledger.open(config.storage, clock) as ledger:  # a restart
         assert (await notify_events(config, ledger, clock)).delivered == 0
         assert receiver.titles() == EXPECTED
         # the same value refused again is the same incident; a new value refused is a new one
@@ -168,13 +168,13 @@ async def test_each_event_is_delivered_exactly_once_across_a_restart(
 
 
 async def test_two_replicas_on_one_ledger_send_each_message_once(
-    tmp_path: Path, receiver: Receiver
+    ledger_storage: dict[str, str], receiver: Receiver
 ) -> None:
-    config = settings(tmp_path, [receiver.url])
+    config = settings(ledger_storage, [receiver.url])
     clock = VirtualClock(NOW)
     async with (
-        Ledger.open(config.storage.path, clock) as one,
-        Ledger.open(config.storage.path, clock) as other,
+        Ledger.open(config.storage, clock) as one,
+        Ledger.open(config.storage, clock) as other,
     ):
         await standing_problems(one)
         rounds = await asyncio.gather(
@@ -184,22 +184,22 @@ async def test_two_replicas_on_one_ledger_send_each_message_once(
     assert receiver.titles() == EXPECTED
 
 
-async def test_without_urls_nothing_is_recorded(tmp_path: Path) -> None:
-    config = settings(tmp_path, [])
+async def test_without_urls_nothing_is_recorded(ledger_storage: dict[str, str]) -> None:
+    config = settings(ledger_storage, [])
     clock = VirtualClock(NOW)
-    async with Ledger.open(config.storage.path, clock) as ledger:
+    async with Ledger.open(config.storage, clock) as ledger:
         await standing_problems(ledger)
         assert (await notify_events(config, ledger, clock)).delivered == 0
         assert await ledger.notifications.records() == []
 
 
 async def test_a_dead_endpoint_blocks_nothing_and_is_retried_at_the_next_round(
-    tmp_path: Path, receiver: Receiver
+    ledger_storage: dict[str, str], receiver: Receiver
 ) -> None:
     receiver.hang = True
-    config = settings(tmp_path, [receiver.url], timeout_s=0.3)
+    config = settings(ledger_storage, [receiver.url], timeout_s=0.3)
     clock = VirtualClock(NOW)
-    async with Ledger.open(config.storage.path, clock) as ledger:
+    async with Ledger.open(config.storage, clock) as ledger:
         await standing_problems(ledger)
         started = time.monotonic()
         round_ = await notify_events(config, ledger, clock)

@@ -74,7 +74,7 @@ class Rig:
         return await self.finish(await self.start(*argv))
 
     async def tokens(self) -> Any:
-        async with Ledger.open(self.pipeline.db_path, SystemClock()) as ledger:
+        async with Ledger.open(self.pipeline.ledger, SystemClock()) as ledger:
             return await ledger.oauth.load_oauth()
 
     def assert_no_secret(self) -> None:
@@ -87,10 +87,10 @@ class Rig:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(tmp_path: Path, ledger_target: Path | str) -> AsyncIterator[Rig]:
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
     oauth = OAuthSimConfig(redirect_uri=redirect_uri, access_lifetime_s=30)
-    async with serve_pipeline(tmp_path / "ledger.db", SystemClock(), oauth=oauth) as pipeline:
+    async with serve_pipeline(ledger_target, SystemClock(), oauth=oauth) as pipeline:
         inverters = pipeline.mixed_inverters()[:1]
         pipeline.redex.register(str(inverters[0]["remote_inv_id"]))
         config = pipeline.write_toml(
@@ -233,7 +233,7 @@ async def test_oauth_config_names_every_missing_key(tmp_path: Path) -> None:
 
 
 async def test_authorize_in_account_mode_is_a_config_error(tmp_path: Path) -> None:
-    async with serve_pipeline(tmp_path / "l.db", SystemClock()) as pipeline:
+    async with serve_pipeline(tmp_path / "l.db", SystemClock()) as pipeline:  # no ledger opened
         config = pipeline.write_toml(tmp_path / "fusionbridge.toml", [])
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -249,9 +249,9 @@ async def test_authorize_in_account_mode_is_a_config_error(tmp_path: Path) -> No
     assert 'authorize` needs auth = "oauth"' in err.decode()
 
 
-async def test_no_callback_in_time_stores_nothing(tmp_path: Path) -> None:
+async def test_no_callback_in_time_stores_nothing(ledger_target: Path | str) -> None:
     redirect_uri = f"http://127.0.0.1:{free_port()}/callback"
-    async with serve_pipeline(tmp_path / "l.db", SystemClock()) as pipeline:
+    async with serve_pipeline(ledger_target, SystemClock()) as pipeline:
         settings = pipeline.settings(
             [], fusionsolar=oauth_section(pipeline.fusionsolar_url, redirect_uri)
         )
@@ -259,5 +259,5 @@ async def test_no_callback_in_time_stores_nothing(tmp_path: Path) -> None:
         with pytest.raises(AuthorizeFailed, match=r"no answer on .* within"):
             await authorize(settings, limit_s=0.05, out=out, err=io.StringIO())
         assert out.getvalue().startswith(settings.fusionsolar_settings().oauth_url)
-        async with Ledger.open(pipeline.db_path, SystemClock()) as ledger:
+        async with Ledger.open(pipeline.ledger, SystemClock()) as ledger:
             assert await ledger.oauth.load_oauth() is None

@@ -36,11 +36,11 @@ def oauth_settings(pipeline: Pipeline, inverters: list[dict[str, Any]]) -> Any:
 
 
 async def test_sync_and_push_are_exact_with_bearer_tokens_expiring_during_the_run(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     clock = VirtualClock(FEB_10)
     oauth = OAuthSimConfig(access_lifetime_s=300)
-    async with serve_pipeline(tmp_path / "l.db", clock, window_s=60.0, oauth=oauth) as pipeline:
+    async with serve_pipeline(ledger_target, clock, window_s=60.0, oauth=oauth) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
         settings = oauth_settings(pipeline, inverters)
@@ -61,17 +61,17 @@ async def test_sync_and_push_are_exact_with_bearer_tokens_expiring_during_the_ru
         assert pipeline.held(remote) == pipeline.truth(entry, FIRST, LAST), remote
 
 
-async def test_the_rotated_refresh_token_survives_a_restart(tmp_path: Path) -> None:
+async def test_the_rotated_refresh_token_survives_a_restart(ledger_target: Path | str) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         settings = oauth_settings(pipeline, [])
         await authorized(settings, clock)
-        async with Ledger.open(settings.storage.path, clock) as ledger:
+        async with Ledger.open(settings.storage, clock) as ledger:
             first = await ledger.oauth.load_oauth()
         clock.advance(3600)
         async with pipeline.runtime(settings, clock) as rt:
             assert await rt.fusionsolar.plants()
-        async with Ledger.open(settings.storage.path, clock) as ledger:
+        async with Ledger.open(settings.storage, clock) as ledger:
             rotated = await ledger.oauth.load_oauth()
         assert first is not None
         assert rotated is not None
@@ -84,10 +84,10 @@ async def test_the_rotated_refresh_token_survives_a_restart(tmp_path: Path) -> N
     assert [g.status for g in oauth.grants if g.grant_type == "refresh_token"] == [200, 200]
 
 
-async def test_no_rotation_keeps_the_old_refresh_token(tmp_path: Path) -> None:
+async def test_no_rotation_keeps_the_old_refresh_token(ledger_target: Path | str) -> None:
     clock = VirtualClock(FEB_10)
     oauth = OAuthSimConfig(rotate_refresh=False)
-    async with serve_pipeline(tmp_path / "l.db", clock, oauth=oauth) as pipeline:
+    async with serve_pipeline(ledger_target, clock, oauth=oauth) as pipeline:
         settings = oauth_settings(pipeline, [])
         await authorized(settings, clock)
         for _ in range(3):
@@ -99,11 +99,11 @@ async def test_no_rotation_keeps_the_old_refresh_token(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("refusal", [401, 305])
 async def test_a_refused_bearer_gets_one_refresh_and_one_retry(
-    tmp_path: Path, refusal: Any
+    ledger_target: Path | str, refusal: Any
 ) -> None:
     clock = VirtualClock(FEB_10)
     oauth = OAuthSimConfig(refused_bearer=refusal)
-    async with serve_pipeline(tmp_path / "l.db", clock, oauth=oauth) as pipeline:
+    async with serve_pipeline(ledger_target, clock, oauth=oauth) as pipeline:
         settings = oauth_settings(pipeline, [])
         await authorized(settings, clock)
         async with pipeline.runtime(settings, clock) as rt:
@@ -117,9 +117,9 @@ async def test_a_refused_bearer_gets_one_refresh_and_one_retry(
     assert sim.count("stations") == 3  # the first call, the refused one, its one retry
 
 
-async def test_concurrent_calls_share_one_refresh(tmp_path: Path) -> None:
+async def test_concurrent_calls_share_one_refresh(ledger_target: Path | str) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         settings = oauth_settings(pipeline, [])
         await authorized(settings, clock)
         clock.advance(3600)
@@ -133,9 +133,11 @@ async def test_concurrent_calls_share_one_refresh(tmp_path: Path) -> None:
     assert pipeline.fusionsolar.oauth.count("refresh_token") == 1
 
 
-async def test_a_revoked_authorization_fails_once_and_never_loops(tmp_path: Path) -> None:
+async def test_a_revoked_authorization_fails_once_and_never_loops(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         inverters = pipeline.mixed_inverters()
         settings = oauth_settings(pipeline, inverters)
         await authorized(settings, clock)
@@ -159,9 +161,9 @@ async def test_a_revoked_authorization_fails_once_and_never_loops(tmp_path: Path
             assert (await load_inventory(rt, refresh=True)).plants
 
 
-async def test_tokens_of_another_client_id_are_not_used(tmp_path: Path) -> None:
+async def test_tokens_of_another_client_id_are_not_used(ledger_target: Path | str) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         settings = oauth_settings(pipeline, [])
         await authorized(settings, clock)
         other = pipeline.settings(
@@ -175,10 +177,10 @@ async def test_tokens_of_another_client_id_are_not_used(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize("auth", ["account", "oauth"])
 async def test_20056_names_the_refused_data_and_what_the_owner_must_do(
-    tmp_path: Path, auth: str
+    ledger_target: Path | str, auth: str
 ) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         section = PACE | (oauth_section(pipeline.fusionsolar_url) if auth == "oauth" else {})
         settings = pipeline.settings([], fusionsolar=section)
         if auth == "oauth":
@@ -196,9 +198,11 @@ async def test_20056_names_the_refused_data_and_what_the_owner_must_do(
 
 
 @pytest.mark.parametrize("auth", ["account", "oauth"])
-async def test_20004_is_flow_control_backed_off_then_retried(tmp_path: Path, auth: str) -> None:
+async def test_20004_is_flow_control_backed_off_then_retried(
+    ledger_target: Path | str, auth: str
+) -> None:
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         section = PACE | (oauth_section(pipeline.fusionsolar_url) if auth == "oauth" else {})
         settings = pipeline.settings([], fusionsolar=section)
         if auth == "oauth":

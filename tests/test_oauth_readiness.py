@@ -34,14 +34,14 @@ async def get(url: str) -> tuple[int, str]:
 
 
 async def test_revoked_authorization_fails_readyz_until_authorize_and_never_leaks(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
     logs = io.StringIO()
     configure_logging("json", "DEBUG", logs)
     clock = VirtualClock(NOW)
     outputs: list[str] = []
     try:
-        async with serve_pipeline(tmp_path / "l.db", clock) as pipeline:
+        async with serve_pipeline(ledger_target, clock) as pipeline:
             inverters = pipeline.mixed_inverters()
             pipeline.redex.register(*(str(e["remote_inv_id"]) for e in inverters))
             settings = pipeline.settings(
@@ -81,7 +81,7 @@ async def test_revoked_authorization_fails_readyz_until_authorize_and_never_leak
             async with pipeline.runtime(settings, clock) as rt:
                 readiness = await DaemonApp(rt).view.readiness()
                 assert not any(r.startswith("fusionsolar_authorization") for r in readiness)
-            async with Ledger.open(pipeline.db_path, clock) as ledger:
+            async with Ledger.open(pipeline.ledger, clock) as ledger:
                 tokens = await ledger.oauth.load_oauth()
                 assert tokens is not None
                 outputs.append(repr(tokens))

@@ -144,11 +144,13 @@ def test_logs_mask_bearer_tokens_and_oauth_values_in_free_text() -> None:
     assert "t-2" not in json.dumps(event)
 
 
-async def test_a_refusal_is_only_marked_on_the_tokens_it_refused(tmp_path: Path) -> None:
+async def test_a_refusal_is_only_marked_on_the_tokens_it_refused(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
     first = parse(200, {"access_token": "a-1", "refresh_token": "r-1", "expires_in": 60})
     rotated = parse(200, {"access_token": "a-2", "refresh_token": "r-2", "expires_in": 60})
-    async with Ledger.open(tmp_path / "l.db", clock) as ledger:
+    async with Ledger.open(ledger_target, clock) as ledger:
         assert await ledger.oauth.load_oauth() is None
         await ledger.oauth.save_oauth(first)
         await ledger.oauth.save_oauth(rotated)  # another process rotated meanwhile
@@ -157,7 +159,7 @@ async def test_a_refusal_is_only_marked_on_the_tokens_it_refused(tmp_path: Path)
         assert stored is not None
         assert not stored.refused
         assert await ledger.oauth.refuse_oauth(rotated.refresh_token, NOW, "invalid_grant")
-    async with Ledger.open(tmp_path / "l.db", clock) as ledger:  # it survives a restart
+    async with Ledger.open(ledger_target, clock) as ledger:  # it survives a restart
         stored = await ledger.oauth.load_oauth()
         assert stored is not None
         assert stored.refused

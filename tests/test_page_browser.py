@@ -24,6 +24,10 @@ from tests.page_harness import (
 )
 
 pytestmark = requires_chromium
+LEDGER = "ledger.db"
+"""SQLite only, on purpose: the page reads the ledger through the daemon's view, which runs on
+both backends in test_page_status and test_status_cache; the troubled fleet is written straight
+into a SQLite file; and a chromium run is among the slowest tests."""
 
 
 @asynccontextmanager
@@ -102,7 +106,7 @@ async def assert_charts_in_proportion(page: Any, served: Served) -> None:
 
 async def test_a_healthy_fleet_reads_at_a_glance(tmp_path: Path) -> None:
     async with (
-        served_fleet(tmp_path, troubled=False) as (served, _),
+        served_fleet(tmp_path / LEDGER, troubled=False) as (served, _),
         chromium() as browser,
         opened(browser, served.base + "/") as page,
     ):
@@ -137,7 +141,10 @@ def cell(page: Any, inverter: str, month: Month) -> Any:
 
 
 async def test_a_troubled_fleet_shows_each_problem_and_what_to_do(tmp_path: Path) -> None:
-    async with served_fleet(tmp_path, troubled=True) as (served, trouble), chromium() as browser:
+    async with (
+        served_fleet(tmp_path / LEDGER, troubled=True) as (served, trouble),
+        chromium() as browser,
+    ):
         assert trouble is not None
         async with opened(browser, served.base + "/") as page:
             rejected = cell(page, *trouble.rejected)
@@ -189,7 +196,10 @@ async def test_a_troubled_fleet_shows_each_problem_and_what_to_do(tmp_path: Path
 
 
 async def test_opening_the_page_never_calls_upstream(tmp_path: Path) -> None:
-    async with served_fleet(tmp_path, troubled=False) as (served, _), chromium() as browser:
+    async with (
+        served_fleet(tmp_path / LEDGER, troubled=False) as (served, _),
+        chromium() as browser,
+    ):
         sim = served.pipeline.fusionsolar
         before = (sum(sim.calls.values()), served.pipeline.redex.count())
         builds = served.app.page.builds

@@ -16,9 +16,9 @@ from tests.page_harness import NOW, served_fleet
 from tests.pipeline_harness import serve_pipeline
 
 
-async def test_status_and_metrics_carry_the_live_fields(tmp_path: Path) -> None:
+async def test_status_and_metrics_carry_the_live_fields(ledger_target: Path | str) -> None:
     async with (
-        served_fleet(tmp_path, troubled=False) as (served, _),
+        served_fleet(ledger_target, troubled=False) as (served, _),
         aiohttp.ClientSession() as http,
     ):
         sim = served.pipeline.fusionsolar
@@ -53,9 +53,11 @@ async def test_status_and_metrics_carry_the_live_fields(tmp_path: Path) -> None:
         assert f'fusionbridge_plant_lifetime_kwh{{plant="{code}"}}' in text
 
 
-async def test_the_page_answers_on_an_empty_ledger_with_nothing_configured(tmp_path: Path) -> None:
+async def test_the_page_answers_on_an_empty_ledger_with_nothing_configured(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         settings = pipeline.settings([])
         async with pipeline.runtime(settings, clock) as rt:
             app = DaemonApp(rt)
@@ -80,9 +82,9 @@ async def test_the_page_answers_on_an_empty_ledger_with_nothing_configured(tmp_p
 
 
 async def test_the_daemon_runs_live_as_a_third_job_and_skips_it_before_a_due_sync(
-    tmp_path: Path,
+    ledger_target: Path | str,
 ) -> None:
-    async with served_fleet(tmp_path, troubled=False) as (served, _):
+    async with served_fleet(ledger_target, troubled=False) as (served, _):
         sim, app = served.pipeline.fusionsolar, served.app
         realtime = sim.count("getStationRealKpi")
         served.clock.advance(61 * 60)  # the harness reads live figures hourly

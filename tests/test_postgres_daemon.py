@@ -6,6 +6,7 @@ import asyncio
 import json
 from pathlib import Path
 
+import pytest
 from structlog.testing import capture_logs
 
 from fusionbridge.core.models import SubmissionState
@@ -17,10 +18,12 @@ def monthly_requests(world: World) -> int:
     return sum(1 for r in world.redex.requests if r.endpoint == "monthly_data")
 
 
+@pytest.mark.parametrize("ledger_backend", ["postgresql"])  # it stops the PostgreSQL server
 async def test_server_restart_under_a_running_daemon(
     world: World, tmp_path: Path, postgres: PostgresServer
 ) -> None:
-    settings = world.settings(tmp_path, storage={"url": postgres.database()})
+    settings = world.settings(tmp_path)
+    assert settings.storage.url is not None
     async with running(settings, world.clock) as daemon:
         assert daemon.jobs_done == [("sync", True), ("push", True)]
         assert await daemon.json("/readyz") == (200, {"status": "ready"})

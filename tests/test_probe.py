@@ -76,8 +76,10 @@ def no_refusals(pipeline: Pipeline) -> None:
         assert sim.calls[endpoint] == sim.served[endpoint], f"{endpoint} was refused (407?)"
 
 
-async def test_probe_twice_in_a_row_is_paced_and_reports_every_interface(tmp_path: Path) -> None:
-    async with serve_pipeline(tmp_path / "ledger.db", SystemClock(), window_s=WINDOW_S) as pipeline:
+async def test_probe_twice_in_a_row_is_paced_and_reports_every_interface(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
+    async with serve_pipeline(ledger_target, SystemClock(), window_s=WINDOW_S) as pipeline:
         config, plant = write_config(pipeline, tmp_path)
 
         code, out, err = await probe(config, "--plant", plant)
@@ -114,8 +116,10 @@ async def test_probe_twice_in_a_row_is_paced_and_reports_every_interface(tmp_pat
         no_refusals(pipeline)
 
 
-async def test_probe_names_the_failing_step_and_its_fail_code(tmp_path: Path) -> None:
-    async with serve_pipeline(tmp_path / "ledger.db", SystemClock(), window_s=WINDOW_S) as pipeline:
+async def test_probe_names_the_failing_step_and_its_fail_code(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
+    async with serve_pipeline(ledger_target, SystemClock(), window_s=WINDOW_S) as pipeline:
         config, plant = write_config(pipeline, tmp_path)
         pipeline.fusionsolar.inject(Fault("fail", endpoint="getKpiStationYear", fail_code=401))
 
@@ -131,8 +135,10 @@ async def test_probe_names_the_failing_step_and_its_fail_code(tmp_path: Path) ->
         assert "some steps failed" in out
 
 
-async def test_probe_json_carries_each_steps_raw_data(tmp_path: Path) -> None:
-    async with serve_pipeline(tmp_path / "ledger.db", SystemClock(), window_s=WINDOW_S) as pipeline:
+async def test_probe_json_carries_each_steps_raw_data(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
+    async with serve_pipeline(ledger_target, SystemClock(), window_s=WINDOW_S) as pipeline:
         config, plant = write_config(pipeline, tmp_path)
 
         code, out, _ = await probe(config, "--plant", plant, "--json")
@@ -148,8 +154,10 @@ async def test_probe_json_carries_each_steps_raw_data(tmp_path: Path) -> None:
         assert "day_power" in real[0]["dataItemMap"]
 
 
-async def test_probe_with_an_unknown_plant_says_so_and_skips_the_rest(tmp_path: Path) -> None:
-    async with serve_pipeline(tmp_path / "ledger.db", SystemClock(), window_s=WINDOW_S) as pipeline:
+async def test_probe_with_an_unknown_plant_says_so_and_skips_the_rest(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
+    async with serve_pipeline(ledger_target, SystemClock(), window_s=WINDOW_S) as pipeline:
         config, _ = write_config(pipeline, tmp_path)
 
         code, out, _ = await probe(config, "--plant", "NE=404")

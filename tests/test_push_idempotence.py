@@ -52,10 +52,10 @@ def valued_day(fleet: Fleet, device_id: int, month: Month) -> date:
 
 
 @pytest.fixture
-async def rig(tmp_path: Path) -> AsyncIterator[Rig]:
+async def rig(ledger_target: Path | str) -> AsyncIterator[Rig]:
     """Twelve months synced, pushed and accepted."""
     clock = VirtualClock(FEB_10)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
         async with pipeline.runtime(pipeline.settings(inverters), clock) as rt:

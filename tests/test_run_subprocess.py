@@ -19,6 +19,7 @@ from fusionbridge.simulator import redex as redex_sim
 from fusionbridge.simulator.fleet import FleetSpec
 from fusionbridge.simulator.fusionsolar import FusionSolarSimulator, SimulatorConfig
 from fusionbridge.simulator.redex import RedexSimulator
+from tests.postgres_server import PASSWORD
 
 SYSTEM_CODE = "subprocess-system-code-7f3a"
 START_S = 30.0
@@ -26,7 +27,8 @@ START_S = 30.0
 STOP_S = 10.0
 
 
-def config_toml(fusionsolar_url: str, redex_url: str, ledger: Path, inverters: str) -> str:
+def config_toml(fusionsolar_url: str, redex_url: str, ledger: Path | str, inverters: str) -> str:
+    storage = f'path = "{ledger}"' if isinstance(ledger, Path) else f'url = "{ledger}"'
     return f"""
 timezone = "Europe/Amsterdam"
 
@@ -47,7 +49,7 @@ push_day = 1
 push_at = "00:00"
 
 [storage]
-path = "{ledger}"
+{storage}
 
 [http]
 port = 0
@@ -94,7 +96,9 @@ async def poll(http: aiohttp.ClientSession, url: str, seconds: float) -> int:
     return status
 
 
-async def test_run_serves_pushes_due_months_and_stops_on_sigterm(tmp_path: Path) -> None:
+async def test_run_serves_pushes_due_months_and_stops_on_sigterm(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
     fusionsolar = FusionSolarSimulator(
         SimulatorConfig(
             system_code=SYSTEM_CODE,
@@ -121,7 +125,7 @@ timezone = "{fleet.plants[1].zone.key}"
     fs_runner, fs_url = await serve_on_loopback(fusionsolar.app)
     rx_runner, rx_url = await serve_on_loopback(redex.app)
     config = tmp_path / "fusionbridge.toml"
-    config.write_text(config_toml(fs_url, rx_url, tmp_path / "ledger.db", inverters))
+    config.write_text(config_toml(fs_url, rx_url, ledger_target, inverters))
     process = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
@@ -184,6 +188,7 @@ timezone = "{fleet.plants[1].zone.key}"
         redex_sim.API_KEY,
         "sim-access-",
         "sim-refresh-",
+        PASSWORD,  # in the PostgreSQL variant's storage.url
     ]
     for secret in secrets:
         assert secret not in output

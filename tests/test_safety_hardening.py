@@ -84,7 +84,7 @@ async def test_debug_logs_carry_no_token_or_secret(cli: Cli) -> None:
     pushed = await cli("push", "--wait", "10")
 
     assert (synced.code, pushed.code) == (0, 0), synced.err + pushed.err
-    async with Ledger.open(cli.pipeline.db_path, SystemClock()) as ledger:
+    async with Ledger.open(cli.pipeline.ledger, SystemClock()) as ledger:
         session = await ledger.pacing.load_session()
     assert session.token is not None
     assert FUSIONSOLAR_TOKEN.fullmatch(session.token)
@@ -96,6 +96,7 @@ async def test_debug_logs_carry_no_token_or_secret(cli: Cli) -> None:
     assert '"level": "debug"' in synced.err or '"level": "info"' in synced.err
 
 
+# SQLite only: file modes of the ledger file and its -wal and -shm (PostgreSQL has no file here)
 async def test_the_ledger_and_its_wal_and_shm_are_owner_only(tmp_path: Path) -> None:
     os.umask(0o022)
     path = tmp_path / "ledger.db"

@@ -85,10 +85,12 @@ async def in_flight(pipeline: Pipeline, seconds: float = 60) -> None:
 
 
 @pytest.mark.timeout(180)  # two real push processes against the simulators
-async def test_two_pushes_started_together_send_each_item_once(tmp_path: Path) -> None:
+async def test_two_pushes_started_together_send_each_item_once(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
     clock = SystemClock()
     async with serve_pipeline(
-        tmp_path / "ledger.db", clock, rate_limit=5, rate_period_s=5.0, processing_polls=0
+        ledger_target, clock, rate_limit=5, rate_period_s=5.0, processing_polls=0
     ) as pipeline:
         inverters = pipeline.mixed_inverters()
         pipeline.redex.register(*(e["remote_inv_id"] for e in inverters))
@@ -136,10 +138,12 @@ def daemon_config(pipeline: Pipeline, tmp_path: Path, inverters: list[dict[str, 
 
 
 @pytest.mark.timeout(180)  # real processes: a daemon, a CLI sync, three pushes
-async def test_cli_next_to_the_daemon_waits_or_names_the_holder(tmp_path: Path) -> None:
+async def test_cli_next_to_the_daemon_waits_or_names_the_holder(
+    tmp_path: Path, ledger_target: Path | str
+) -> None:
     clock = SystemClock()
     async with serve_pipeline(
-        tmp_path / "ledger.db",
+        ledger_target,
         clock,
         rate_limit=5,
         rate_period_s=5.0,

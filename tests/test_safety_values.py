@@ -91,7 +91,7 @@ async def test_impossible_values_are_held_and_every_other_month_is_sent_exactly(
     assert "negative value" in held[neg_id, str(FIRST)]
     assert status["counts"]["held"] == 2
     settings = Settings(**cli.pipeline.config(cli.inverters))
-    async with Ledger.open(cli.pipeline.db_path, SystemClock()) as ledger:
+    async with Ledger.open(cli.pipeline.ledger, SystemClock()) as ledger:
         lines = await ledger_status(settings, ledger, SystemClock().now())
     metrics = Metrics()
     metrics.set_submissions(state_counts(lines))
@@ -179,7 +179,7 @@ async def test_refused_credentials_leave_no_request_in_doubt(cli: Cli) -> None:
 
     assert refused.code == 1
     assert "credentials refused (redex)" in refused.err
-    async with Ledger.open(cli.pipeline.db_path, SystemClock()) as ledger:
+    async with Ledger.open(cli.pipeline.ledger, SystemClock()) as ledger:
         assert await ledger.submissions.in_flight() == []
         states = {r.state.value for r in await ledger.submissions.records()}
     assert states == {"due"}, "a 401 took nothing: due, not unconfirmed"

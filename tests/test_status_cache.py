@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,16 +17,10 @@ import pytest
 from fusionbridge.core.models import ScheduleRules
 from fusionbridge.daemon.status_cache import StatusQuery, next_calendar_change, parse_query
 from fusionbridge.store import Ledger
-from tests.daemon_harness import FEBRUARY, JANUARY, Running, World, running, served_world
+from tests.daemon_harness import FEBRUARY, JANUARY, Running, World, running
 
 AMSTERDAM = ZoneInfo("Europe/Amsterdam")
 SAO_PAULO = ZoneInfo("America/Sao_Paulo")
-
-
-@pytest.fixture
-async def world() -> AsyncIterator[World]:
-    async with served_world() as world:
-        yield world
 
 
 def months_of(document: dict[str, Any]) -> dict[str, list[str]]:
@@ -116,7 +109,7 @@ async def test_the_document_is_rebuilt_only_when_the_ledger_or_the_calendar_move
         assert answers[0][1]["jobs"]["push"]["running"] is True
 
         # a commit by another process (a `push` command next to the daemon) is noticed too
-        async with Ledger.open(settings.storage.path, world.clock) as other:
+        async with Ledger.open(settings.storage, world.clock) as other:
             await other.jobs.finished("push", world.clock.now(), False, "REDEX said no")
         _, document = await daemon.json("/status")
         assert cache.builds == 3
@@ -144,7 +137,7 @@ async def test_metrics_count_states_again_only_after_a_ledger_change(
             _, metrics = await daemon.get("/metrics")
             assert 'fusionbridge_submissions{state="accepted"} 2.0' in metrics
         assert cache.counts_built == 1
-        async with Ledger.open(settings.storage.path, world.clock) as other:
+        async with Ledger.open(settings.storage, world.clock) as other:
             await other.jobs.started("push", world.clock.now())
         for _ in range(2):
             _, metrics = await daemon.get("/metrics")
@@ -154,6 +147,7 @@ async def test_metrics_count_states_again_only_after_a_ledger_change(
         assert await daemon.stop() == 0
 
 
+@pytest.mark.parametrize("ledger_backend", ["sqlite"])  # a SQLite file removed under the daemon
 async def test_a_removed_ledger_file_is_reported_not_recreated(
     world: World, tmp_path: Path
 ) -> None:

@@ -57,6 +57,7 @@ async def test_open_migrates_an_empty_ledger(
         ]
 
 
+# SQLite only: a file and its directories are created; user_version and WAL are read back
 async def test_open_creates_directory_and_migrates_empty_file(
     tmp_path: Path, clock: VirtualClock
 ) -> None:
@@ -75,6 +76,7 @@ async def test_open_creates_directory_and_migrates_empty_file(
     ]
 
 
+# SQLite only: the PRAGMAs of a SQLite connection
 async def test_connection_pragmas(tmp_path: Path, clock: VirtualClock) -> None:
     async with Ledger.open(tmp_path / "l.db", clock) as ledger:
         db = ledger._db
@@ -118,6 +120,7 @@ async def test_upgrade_from_first_version_keeps_data(
     ]
 
 
+# SQLite only: rows go into a version-3 SQLite file by hand; PRAGMA foreign_key_check after
 async def test_the_safety_step_rebuilds_both_state_tables_and_keeps_their_rows(
     tmp_path: Path, clock: VirtualClock, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -175,6 +178,7 @@ async def test_newer_ledger_is_refused(ledger_target: Path | str, clock: Virtual
             pass
 
 
+# SQLite only: a file that is not a SQLite database
 async def test_not_a_database_is_a_ledger_error(tmp_path: Path, clock: VirtualClock) -> None:
     path = tmp_path / "l.db"
     path.write_bytes(b"this is not sqlite, just text that is long enough " * 40)
@@ -184,6 +188,7 @@ async def test_not_a_database_is_a_ledger_error(tmp_path: Path, clock: VirtualCl
     assert isinstance(caught.value.__cause__, sqlite3.Error)
 
 
+# SQLite only: the directory of a SQLite file cannot be made
 async def test_unwritable_directory_is_a_ledger_error(tmp_path: Path, clock: VirtualClock) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
@@ -237,6 +242,7 @@ async def _violate_at_commit(ledger: Ledger) -> None:
         )
 
 
+# SQLite only: the violation is held to the commit by PRAGMA defer_foreign_keys
 async def test_failed_commit_rolls_back(tmp_path: Path, clock: VirtualClock) -> None:
     async with Ledger.open(tmp_path / "l.db", clock) as ledger:
         with pytest.raises(LedgerError, match="commit failed: FOREIGN KEY"):

@@ -291,3 +291,22 @@ async def test_connection_options_default_but_the_url_wins(postgres: PostgresSer
         row = await ledger._db.fetchone("SELECT current_setting('application_name')")
         assert row is not None
         assert row[0] == "fleet-a"
+
+
+async def test_the_change_marker_sees_a_commit_the_server_has_not_written_yet(
+    postgres: PostgresServer,
+) -> None:
+    """Under synchronous_commit=off the WAL is written after COMMIT returns: seen at once anyway."""
+    url = postgres.database()
+    lazy = url.replace("options=", "options=-csynchronous_commit%3Doff%20", 1)
+    async with (
+        Ledger.open(url, VirtualClock(T0)) as reader,
+        Ledger.open(lazy, VirtualClock(T0)) as writer,
+    ):
+        row = await writer._db.fetchone("SELECT current_setting('synchronous_commit')")
+        assert row is not None
+        assert row[0] == "off"
+        for n in range(20):  # the WAL writer may catch up by chance once, not twenty times
+            before = await reader.change_marker()
+            await writer.pacing.save_endpoint(f"endpoint-{n}", EndpointState(calls_on_day=1))
+            assert await reader.change_marker() != before, f"commit {n} went unseen"

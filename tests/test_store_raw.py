@@ -31,9 +31,11 @@ def test_keep_since(now: datetime, months: int, since: datetime) -> None:
     assert keep_since(now, months) == since
 
 
-async def test_sync_keeps_each_answer_once_links_every_reading_and_prunes(tmp_path: Path) -> None:
+async def test_sync_keeps_each_answer_once_links_every_reading_and_prunes(
+    ledger_target: Path | str,
+) -> None:
     clock = VirtualClock(NOW)
-    async with serve_pipeline(tmp_path / "ledger.db", clock) as pipeline:
+    async with serve_pipeline(ledger_target, clock) as pipeline:
         settings = pipeline.settings(pipeline.mixed_inverters(), storage={"keep_raw_months": 1})
         async with pipeline.runtime(settings, clock) as rt:
             first, last = Month(2026, 1), Month(2026, 2)

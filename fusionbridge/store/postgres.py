@@ -230,8 +230,8 @@ class PostgresDatabase(Database):
                     await self._discard()
 
     async def change_marker(self) -> str:
-        """The server's WAL position: it moves with every commit (and sometimes without one)."""
-        row = await self.fetchone("SELECT pg_current_wal_lsn()::text")
+        """The WAL insert position: it moves with every commit, even one not written out yet."""
+        row = await self.fetchone("SELECT pg_current_wal_insert_lsn()::text")
         return str(row[0]) if row else ""
 
     async def integrity_check(self) -> list[str]:
