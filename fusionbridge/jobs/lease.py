@@ -17,8 +17,9 @@ from contextlib import asynccontextmanager
 from datetime import datetime
 
 from fusionbridge.app import Runtime
-from fusionbridge.errors import FusionBridgeError
+from fusionbridge.errors import FusionBridgeError, LedgerError
 from fusionbridge.logs import get_logger
+from fusionbridge.store.job_runs import redact_error
 from fusionbridge.store.leases import LeaseHolder
 
 log = get_logger(__name__)
@@ -98,14 +99,32 @@ class Lease:
             )
 
     async def renew_forever(self) -> None:
-        """Renew every ttl/3 until cancelled; a failed renewal marks the lease lost."""
+        """Renew every ttl/3 until cancelled; the lease is lost once another process took it.
+
+        A ledger that cannot be reached (a PostgreSQL restart) is tried again at the next turn
+        while the lease is surely still ours then; after that, another process may take it over
+        as soon as the server is back, so the lease counts as lost.
+        """
         rt = self._rt
+        renewed_at = rt.clock.monotonic()
         while True:
             await asyncio.sleep(self.renew_every_s)
-            if not await rt.ledger.leases.renew(self.account, self._token, rt.clock.now()):
+            started = rt.clock.monotonic()
+            try:
+                kept = await rt.ledger.leases.renew(self.account, self._token, rt.clock.now())
+            except LedgerError as exc:
+                error = redact_error(str(exc))
+                log.warning(
+                    "lease.renew_failed", holder=self.holder, account=self.account, error=error
+                )
+                if started - renewed_at + self.renew_every_s < self._ttl_s:
+                    continue
+                kept = False
+            if not kept:
                 self.lost = True
                 log.error("lease.lost", holder=self.holder, account=self.account)
                 return
+            renewed_at = started
 
     async def give_back(self) -> None:
         await self._rt.ledger.leases.give_back(self.account, self._token)

@@ -249,9 +249,13 @@ def _log_outcome(item: PushItem, outcome: Outcome) -> None:
 async def _recover(rt: Runtime) -> None:
     """Close requests a dead holder left open: their months are unconfirmed and go out once more.
 
-    Runs under the account lease, so every request still open belongs to a process that died.
+    Runs under the account lease, so every request of this account's inverters still open
+    belongs to a process that died; another account's may be in flight under its own lease.
     """
+    own = set(_own(rt))
     for request in await rt.ledger.submissions.in_flight():
+        if own.isdisjoint(item.remote_inv_id for item in request.items):
+            continue
         await rt.ledger.submissions.abandon_request(
             request.id, rt.clock.now(), "interrupted before REDEX answered; sending once more"
         )
@@ -282,11 +286,16 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
 
 
 async def _open_ids(rt: Runtime) -> list[int]:
-    """ProcessIds still to follow, of months and of days alike."""
-    ids = (
-        await rt.ledger.submissions.open_process_ids() + await rt.ledger.days.open_day_process_ids()
-    )
-    return sorted(set(ids))
+    """ProcessIds still to follow, of this account's months and days alike."""
+    own = _own(rt)
+    months = await rt.ledger.submissions.open_process_ids(own)
+    days = await rt.ledger.days.open_day_process_ids(own)
+    return sorted({*months, *days})
+
+
+def _own(rt: Runtime) -> list[str]:
+    """The account's remote inverters: a push closes, follows and marks only their months."""
+    return [inverter.remote_inv_id for inverter in rt.settings.inverters]
 
 
 async def _record_held(rt: Runtime, held: Sequence[Held]) -> None:
@@ -307,7 +316,7 @@ async def _record_held(rt: Runtime, held: Sequence[Held]) -> None:
 async def _record_drift(rt: Runtime, drift: Sequence[Drift]) -> None:
     now = rt.clock.now()
     current = {(d.remote_inv_id, d.month): d.difference_kwh for d in drift}
-    for record in await rt.ledger.submissions.records():
+    for record in await rt.ledger.submissions.records(_own(rt)):
         key = (record.remote_inv_id, record.month)
         wanted = current.get(key)
         if wanted != record.drift_kwh:

@@ -95,9 +95,13 @@ def _plans(
 
 
 async def recover_days(rt: Runtime) -> None:
-    """Requests a crash left open may have reached REDEX: their days go out once more."""
+    """Requests a crash left open may have reached REDEX: their days go out once more.
+
+    Only this account's: another account's open request may be in flight under its own lease.
+    """
     reason = "interrupted before REDEX answered; sending once more"
-    for request_id in await rt.ledger.days.recover_day_requests(rt.clock.now(), reason):
+    own = [inverter.remote_inv_id for inverter in rt.settings.inverters]
+    for request_id in await rt.ledger.days.recover_day_requests(rt.clock.now(), reason, own):
         log.warning("push.days_recovered", request_id=request_id)
 
 

@@ -44,13 +44,18 @@ _QUOTA_403 = {
 
 @dataclass(frozen=True, slots=True)
 class Fault:
-    """A misbehaviour for the next `times` requests to `endpoint` (None: any data endpoint)."""
+    """A misbehaviour for the next `times` requests to `endpoint` (None: any data endpoint).
+
+    A `slow` fault with a `gate` holds the request until the test sets it (then waits `delay_s`),
+    for overlaps that must not depend on timing.
+    """
 
     kind: FaultKind
     endpoint: str | None = None
     times: int = 1
     fail_code: int = 0
     delay_s: float = 0.0
+    gate: asyncio.Event | None = field(default=None, compare=False)
 
 
 @dataclass
@@ -240,6 +245,8 @@ class FusionSolarSimulator:
         self, fault: Fault, endpoint: str, request: web.Request
     ) -> web.StreamResponse | None:
         if fault.kind == "slow":
+            if fault.gate is not None:
+                await fault.gate.wait()
             await asyncio.sleep(fault.delay_s)
             return None
         if fault.kind == "reset":

@@ -71,6 +71,7 @@ class RedexSimulator:
         token_lifetime_s: float = 3600.0,
         processing_polls: int = 1,
         retry_after: Literal["seconds", "http-date"] = "seconds",
+        first_process_id: int = 7_000_001,
     ) -> None:
         self.clock = clock or SystemClock()
         self.rate_limit = rate_limit
@@ -90,7 +91,9 @@ class RedexSimulator:
         self._access: dict[str, float] = {}
         self._refresh: set[str] = set()
         self._serial = itertools.count(1)
-        self._process_ids = itertools.count(7_000_001)
+        # one REDEX numbers processes once: a second simulator standing for another business
+        # account of the same registry starts elsewhere
+        self._process_ids = itertools.count(first_process_id)
         self._window = (0, 0)
         self.app = web.Application(middlewares=[self._gate])
         self.app.router.add_post(GRANT_PATH, self._grant)

@@ -27,7 +27,7 @@ from fusionbridge.store.columns import (
     optional_instant,
 )
 from fusionbridge.store.database import Database, Row, Transaction
-from fusionbridge.store.submissions import FAILED, SUCCESS
+from fusionbridge.store.submissions import FAILED, SUCCESS, of_inverters
 
 DayOutcome = Outcome
 
@@ -154,10 +154,15 @@ class DaySubmissionRecords:
         """Record REDEX's answer per remote inverter; one not named counts as Unconfirmed."""
         await self._finish_day(request_id, outcomes, Unconfirmed("no outcome was recorded"), at)
 
-    async def recover_day_requests(self, at: datetime, reason: str) -> list[int]:
-        """Close every request a crash left open as unconfirmed; their ids."""
-        rows = await self._db.fetchall("SELECT id FROM day_requests WHERE finished_at IS NULL")
-        ids = [int(row[0]) for row in rows]
+    async def recover_day_requests(
+        self, at: datetime, reason: str, remote_inv_ids: Iterable[str] | None = None
+    ) -> list[int]:
+        """Close as unconfirmed the requests a crash left open (of these inverters); their ids."""
+        rows = await self._db.fetchall(
+            """SELECT DISTINCT r.id, i.remote_inv_id FROM day_requests AS r
+            JOIN day_request_items AS i ON i.request_id = r.id WHERE r.finished_at IS NULL"""
+        )
+        ids = of_inverters(rows, remote_inv_ids)
         for request_id in ids:
             await self._finish_day(request_id, {}, Unconfirmed(reason), at)
         return ids
@@ -220,13 +225,13 @@ class DaySubmissionRecords:
             )
             return 0
 
-    async def open_day_process_ids(self) -> list[int]:
-        """ProcessIds whose days were sent and are not yet accepted or failed."""
+    async def open_day_process_ids(self, remote_inv_ids: Iterable[str] | None = None) -> list[int]:
+        """ProcessIds whose days were sent and are not yet settled (of these inverters, if given)."""
         rows = await self._db.fetchall(
-            """SELECT DISTINCT process_id FROM day_submissions
-            WHERE state = 'sent' AND process_id IS NOT NULL ORDER BY process_id"""
+            """SELECT DISTINCT process_id, remote_inv_id FROM day_submissions
+            WHERE state = 'sent' AND process_id IS NOT NULL"""
         )
-        return [int(row[0]) for row in rows]
+        return of_inverters(rows, remote_inv_ids)
 
     async def day_submissions(
         self, remote_inv_ids: Iterable[str] | None = None

@@ -233,13 +233,14 @@ class SubmissionRecords:
             )
         return [_record(row) for row in rows]
 
-    async def open_process_ids(self) -> list[int]:
-        """ProcessIds whose months were sent and are not yet accepted or rejected."""
+    async def open_process_ids(self, remote_inv_ids: Iterable[str] | None = None) -> list[int]:
+        """ProcessIds whose months were sent and are not yet accepted or rejected (of the given
+        inverters only, if any: one account's push follows its own processes)."""
         rows = await self._db.fetchall(
-            """SELECT DISTINCT process_id FROM submissions
-            WHERE state = 'sent' AND process_id IS NOT NULL ORDER BY process_id"""
+            """SELECT DISTINCT process_id, remote_inv_id FROM submissions
+            WHERE state = 'sent' AND process_id IS NOT NULL"""
         )
-        return [int(row[0]) for row in rows]
+        return of_inverters(rows, remote_inv_ids)
 
     async def in_flight(self) -> list[PushRequest]:
         """Requests begun and never finished: the process died while they were out."""
@@ -379,3 +380,9 @@ def _record(row: Row) -> SubmissionRecord:
         updated_at=instant(row["updated_at"]),
         unconfirmed_runs=row["unconfirmed_runs"],
     )
+
+
+def of_inverters(rows: Iterable[Row], remote_inv_ids: Iterable[str] | None) -> list[int]:
+    """The ids (first column) of rows whose inverter (second column) is wanted, ascending."""
+    wanted = None if remote_inv_ids is None else set(remote_inv_ids)
+    return sorted({int(row[0]) for row in rows if wanted is None or row[1] in wanted})
