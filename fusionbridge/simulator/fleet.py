@@ -147,6 +147,7 @@ class Fleet:
         self._plants = {p.code: p for p in self.plants}
         self._devices = {d.id: d for d in self.devices}
         self._revisions: dict[tuple[int, date], int] = {}
+        self._before: dict[tuple[int | str, Month], int] = {}  # counter totals of whole months
 
     def _add_plant(self, index: int, inverters: int, ids: Iterator[int]) -> None:
         zone_name = ZONES[index % len(ZONES)]
@@ -213,6 +214,7 @@ class Fleet:
             raise ValueError(f"device {device_id} has no value on {day} to revise by that much")
         key = (device_id, day)
         self._revisions[key] = self._revisions.get(key, 0) + delta_milli
+        self._before.clear()
 
     def corrupt(self, device_id: int, day: date, milli: int) -> None:
         """Make one valued day report `milli` (negative, absurd), as a faulty logger would."""
@@ -221,6 +223,7 @@ class Fleet:
             raise ValueError(f"device {device_id} has no value on {day} to corrupt")
         key = (device_id, day)
         self._revisions[key] = self._revisions.get(key, 0) + milli - current
+        self._before.clear()
 
     def device_days(self, device_id: int, month: Month) -> tuple[tuple[Style, int], ...]:
         """(style, milli-kWh) for every day of the month; milli is 0 when the style has no value."""
@@ -255,16 +258,31 @@ class Fleet:
             opening = self._devices[source].capacity_w * 1200
         else:
             opening = sum(d.capacity_w * 1200 for d in self.inverters(source))
-        total = opening
-        month, last = Month.of(COUNTER_EPOCH), Month.of(today)
-        while month <= last:
-            days = (
-                self.device_days(source, month)
-                if isinstance(source, int)
-                else self.plant_days(source, month)
+        last = Month.of(today)
+        return (
+            opening
+            + self._months_before(source, last)
+            + (month_total(self._source_days(source, last), today.day) or 0)
+        )
+
+    def _source_days(self, source: int | str, month: Month) -> tuple[tuple[Style, int], ...]:
+        if isinstance(source, int):
+            return self.device_days(source, month)
+        return self.plant_days(source, month)
+
+    def _months_before(self, source: int | str, month: Month) -> int:
+        """The valued days of every whole month from COUNTER_EPOCH up to `month`, remembered."""
+        key = (source, month)
+        known = self._before.get(key)
+        if known is not None:
+            return known
+        total, start = 0, Month.of(COUNTER_EPOCH)
+        earlier = month.previous()
+        if earlier >= start:
+            total = self._months_before(source, earlier) + (
+                month_total(self._source_days(source, earlier)) or 0
             )
-            total += month_total(days, today.day if month == last else None) or 0
-            month = month.next()
+        self._before[key] = total
         return total
 
 
