@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sqlite3
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -15,7 +16,7 @@ from fusionbridge.cli.main import main
 from fusionbridge.clock import VirtualClock
 from fusionbridge.core.models import DEVICE_METRIC, EnergyReading, Month, SourceKind, SourceRef
 from fusionbridge.errors import ConfigError, LedgerError, LedgerUnavailable
-from fusionbridge.fusionsolar.state import EndpointState
+from fusionbridge.fusionsolar.state import EndpointState, SessionState
 from fusionbridge.settings import load_settings
 from fusionbridge.store import SCHEMA_VERSION, Ledger, migrations, migrations_pg
 from fusionbridge.store.migrations import MIGRATIONS
@@ -310,3 +311,19 @@ async def test_the_change_marker_sees_a_commit_the_server_has_not_written_yet(
             before = await reader.change_marker()
             await writer.pacing.save_endpoint(f"endpoint-{n}", EndpointState(calls_on_day=1))
             assert await reader.change_marker() != before, f"commit {n} went unseen"
+
+
+async def test_a_sql_ascii_database_still_gives_text(postgres: PostgresServer) -> None:
+    """A database created without UTF8 (a hand-made server) must not turn every value to bytes."""
+    name = f"ascii_{os.getpid()}"
+    with psycopg.connect(postgres.url(), autocommit=True) as conn:
+        conn.execute(f'DROP DATABASE IF EXISTS "{name}"')
+        conn.execute(f"CREATE DATABASE \"{name}\" ENCODING 'SQL_ASCII' TEMPLATE template0")
+    try:
+        async with Ledger.open(postgres.url(name), VirtualClock(T0)) as ledger:
+            await ledger.pacing.save_session(SessionState(token="tok", logged_in_at=T0))
+            session = await ledger.pacing.load_session()
+            assert (session.token, session.logged_in_at) == ("tok", T0)
+    finally:
+        with psycopg.connect(postgres.url(), autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}"')

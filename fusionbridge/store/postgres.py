@@ -25,6 +25,7 @@ from fusionbridge.store.pg_url import redact, safe_location
 CONNECT_OPTIONS: dict[str, str | int] = {
     "connect_timeout": 5,
     "application_name": "fusionbridge",
+    "client_encoding": "UTF8",  # a SQL_ASCII database would otherwise hand back bytes
     "keepalives_idle": 30,  # a server that vanished without a word is noticed in about a minute
     "keepalives_interval": 10,
     "keepalives_count": 3,
