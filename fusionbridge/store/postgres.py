@@ -231,8 +231,10 @@ class PostgresDatabase(Database):
                     await self._discard()
 
     async def change_marker(self) -> str:
-        """The WAL insert position: it moves with every commit, even one not written out yet."""
-        row = await self.fetchone("SELECT pg_current_wal_insert_lsn()::text")
+        """The cluster's snapshot (next xid and those in flight): it moves when a writer starts
+        and again when it commits, never on reads. WAL positions do move on reads (hint bits,
+        page pruning), which rebuilt the /status cache for nothing."""
+        row = await self.fetchone("SELECT pg_current_snapshot()::text")
         return str(row[0]) if row else ""
 
     async def integrity_check(self) -> list[str]:
