@@ -29,7 +29,13 @@ from fusionbridge.core.outcomes import (
 from fusionbridge.core.push_plan import Drift, Held, PushItem, plan_push
 from fusionbridge.errors import CredentialsError
 from fusionbridge.jobs.push_daily import push_days, recover_days, standing_day_problems
-from fusionbridge.jobs.sources import ledger_view, nothing_configured, require_all, resolve
+from fusionbridge.jobs.sources import (
+    ledger_view,
+    nothing_configured,
+    own_requests,
+    require_all,
+    resolve,
+)
 from fusionbridge.logs import get_logger
 from fusionbridge.redex import wire
 from fusionbridge.store.submissions import SubmissionRecord
@@ -251,7 +257,7 @@ async def _recover(rt: Runtime) -> None:
 
     Runs under the account lease, so every request still open belongs to a process that died.
     """
-    for request in await rt.ledger.submissions.in_flight():
+    for request in await rt.ledger.submissions.in_flight(own_requests(rt)):
         await rt.ledger.submissions.abandon_request(
             request.id, rt.clock.now(), "interrupted before REDEX answered; sending once more"
         )
@@ -283,10 +289,10 @@ async def _poll(rt: Runtime, process_ids: Sequence[int], *, wait_s: float) -> di
 
 async def _open_ids(rt: Runtime) -> list[int]:
     """ProcessIds still to follow, of months and of days alike."""
-    ids = (
-        await rt.ledger.submissions.open_process_ids() + await rt.ledger.days.open_day_process_ids()
-    )
-    return sorted(set(ids))
+    mine = own_requests(rt)
+    months = await rt.ledger.submissions.open_process_ids(mine)
+    days = await rt.ledger.days.open_day_process_ids(mine)
+    return sorted(set(months + days))
 
 
 async def _record_held(rt: Runtime, held: Sequence[Held]) -> None:

@@ -19,6 +19,7 @@ from fusionbridge.core.daily_plan import (
 from fusionbridge.core.inverters import ResolvedInverter
 from fusionbridge.core.models import Month, SubmissionState
 from fusionbridge.core.outcomes import OUTCOME_NAMES, Failed, Rejected, Unconfirmed
+from fusionbridge.jobs.sources import own_requests
 from fusionbridge.logs import get_logger
 from fusionbridge.redex.daily import DeviceOutcome, submit_days
 from fusionbridge.redex.daily_wire import DeviceDays, dumps_batch
@@ -97,7 +98,8 @@ def _plans(
 async def recover_days(rt: Runtime) -> None:
     """Requests a crash left open may have reached REDEX: their days go out once more."""
     reason = "interrupted before REDEX answered; sending once more"
-    for request_id in await rt.ledger.days.recover_day_requests(rt.clock.now(), reason):
+    mine = own_requests(rt)
+    for request_id in await rt.ledger.days.recover_day_requests(rt.clock.now(), reason, mine):
         log.warning("push.days_recovered", request_id=request_id)
 
 

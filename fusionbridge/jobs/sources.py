@@ -18,7 +18,7 @@ from fusionbridge.core.models import (
 )
 from fusionbridge.errors import SourceNotFoundError
 from fusionbridge.logs import get_logger
-from fusionbridge.settings import Settings
+from fusionbridge.settings import DEFAULT_ACCOUNT, Settings
 from fusionbridge.store.inventory import Inventory
 from fusionbridge.store.submissions import SubmissionRecord
 
@@ -36,6 +36,18 @@ def nothing_configured(settings: Settings, work: str) -> bool:
         return False
     log.warning("config.no_inverters", work=work, hint=NOTHING_CONFIGURED_HINT)
     return True
+
+
+def own_requests(rt: Runtime) -> list[str] | None:
+    """The remote inverters whose REDEX requests this account's push follows and recovers.
+
+    A named account (SPEC §14) touches only its own: another account's request in flight
+    belongs to that account's lease holder, who may be working right now. The Part I account
+    owns the whole ledger (None), inverters since removed from the configuration included.
+    """
+    if rt.account == DEFAULT_ACCOUNT:
+        return None
+    return [inverter.remote_inv_id for inverter in rt.settings.inverters]
 
 
 # --- inventory and mapping ---------------------------------------------------------------------

@@ -154,9 +154,22 @@ class DaySubmissionRecords:
         """Record REDEX's answer per remote inverter; one not named counts as Unconfirmed."""
         await self._finish_day(request_id, outcomes, Unconfirmed("no outcome was recorded"), at)
 
-    async def recover_day_requests(self, at: datetime, reason: str) -> list[int]:
-        """Close every request a crash left open as unconfirmed; their ids."""
-        rows = await self._db.fetchall("SELECT id FROM day_requests WHERE finished_at IS NULL")
+    async def recover_day_requests(
+        self, at: datetime, reason: str, remote_inv_ids: Iterable[str] | None = None
+    ) -> list[int]:
+        """Close every request a crash left open as unconfirmed (of those carrying the given
+        inverters only, if any: one account's, SPEC §14); their ids."""
+        if remote_inv_ids is None:
+            rows = await self._db.fetchall("SELECT id FROM day_requests WHERE finished_at IS NULL")
+        else:
+            rows = await self._db.fetchall(
+                """SELECT DISTINCT r.id FROM day_requests AS r
+                JOIN day_request_items AS i ON i.request_id = r.id
+                WHERE r.finished_at IS NULL
+                    AND i.remote_inv_id IN (SELECT value FROM json_each(?))
+                ORDER BY r.id""",
+                (json.dumps(sorted(set(remote_inv_ids))),),
+            )
         ids = [int(row[0]) for row in rows]
         for request_id in ids:
             await self._finish_day(request_id, {}, Unconfirmed(reason), at)
@@ -220,12 +233,22 @@ class DaySubmissionRecords:
             )
             return 0
 
-    async def open_day_process_ids(self) -> list[int]:
-        """ProcessIds whose days were sent and are not yet accepted or failed."""
-        rows = await self._db.fetchall(
-            """SELECT DISTINCT process_id FROM day_submissions
-            WHERE state = 'sent' AND process_id IS NOT NULL ORDER BY process_id"""
-        )
+    async def open_day_process_ids(self, remote_inv_ids: Iterable[str] | None = None) -> list[int]:
+        """ProcessIds whose days were sent and are not yet accepted or failed (of the given
+        inverters only, if any: one account's, SPEC §14)."""
+        if remote_inv_ids is None:
+            rows = await self._db.fetchall(
+                """SELECT DISTINCT process_id FROM day_submissions
+                WHERE state = 'sent' AND process_id IS NOT NULL ORDER BY process_id"""
+            )
+        else:
+            rows = await self._db.fetchall(
+                """SELECT DISTINCT process_id FROM day_submissions
+                WHERE state = 'sent' AND process_id IS NOT NULL
+                    AND remote_inv_id IN (SELECT value FROM json_each(?))
+                ORDER BY process_id""",
+                (json.dumps(sorted(set(remote_inv_ids))),),
+            )
         return [int(row[0]) for row in rows]
 
     async def day_submissions(

@@ -233,17 +233,32 @@ class SubmissionRecords:
             )
         return [_record(row) for row in rows]
 
-    async def open_process_ids(self) -> list[int]:
-        """ProcessIds whose months were sent and are not yet accepted or rejected."""
-        rows = await self._db.fetchall(
-            """SELECT DISTINCT process_id FROM submissions
-            WHERE state = 'sent' AND process_id IS NOT NULL ORDER BY process_id"""
-        )
+    async def open_process_ids(self, remote_inv_ids: Iterable[str] | None = None) -> list[int]:
+        """ProcessIds whose months were sent and are not yet accepted or rejected (of the given
+        inverters only, if any: one account's, SPEC §14)."""
+        if remote_inv_ids is None:
+            rows = await self._db.fetchall(
+                """SELECT DISTINCT process_id FROM submissions
+                WHERE state = 'sent' AND process_id IS NOT NULL ORDER BY process_id"""
+            )
+        else:
+            rows = await self._db.fetchall(
+                """SELECT DISTINCT process_id FROM submissions
+                WHERE state = 'sent' AND process_id IS NOT NULL
+                    AND remote_inv_id IN (SELECT value FROM json_each(?))
+                ORDER BY process_id""",
+                (json.dumps(sorted(set(remote_inv_ids))),),
+            )
         return [int(row[0]) for row in rows]
 
-    async def in_flight(self) -> list[PushRequest]:
-        """Requests begun and never finished: the process died while they were out."""
-        return await self._requests(unfinished_only=True)
+    async def in_flight(self, remote_inv_ids: Iterable[str] | None = None) -> list[PushRequest]:
+        """Requests begun and never finished: the process died while they were out (of those
+        carrying the given inverters only, if any: one account's requests, SPEC §14)."""
+        requests = await self._requests(unfinished_only=True)
+        if remote_inv_ids is None:
+            return requests
+        mine = set(remote_inv_ids)
+        return [r for r in requests if any(item.remote_inv_id in mine for item in r.items)]
 
     async def request_log(self) -> list[PushRequest]:
         """Every request ever begun, oldest first, with per-item outcomes."""
