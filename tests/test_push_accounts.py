@@ -8,10 +8,11 @@ and send its months again. Its ProcessIds are that account's to follow, too.
 
 from __future__ import annotations
 
-from datetime import UTC, timedelta
+from datetime import timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
 from fusionbridge.app import open_fleet
 from fusionbridge.clock import SystemClock
@@ -43,23 +44,24 @@ async def test_a_push_follows_and_recovers_only_its_own_accounts_requests(
     redex = RedexSimulator(clock=clock, rate_limit=1000, rate_period_s=1.0)
     redex.register("N-1", "S-1")
     now = clock.now()
-    month = Month.containing(now, UTC).shift(-3)
+    month = Month.containing(now, ZoneInfo("UTC")).shift(-3)
     storage = (
         {"path": str(ledger_target)} if isinstance(ledger_target, Path) else {"url": ledger_target}
     )
     async with redex.serve() as redex_url:
-        settings = Settings(
-            timezone="UTC",
-            redex={
+        config: dict[str, Any] = {
+            "timezone": "UTC",
+            "redex": {
                 "base_url": redex_url,
                 "client_id": CLIENT_ID,
                 "client_secret": CLIENT_SECRET,
                 "api_key": API_KEY,
                 "timeout_s": 5,
             },
-            storage=storage,
-            accounts=[_account("north", "N-1", 1001), _account("south", "S-1", 2001)],
-        )
+            "storage": storage,
+            "accounts": [_account("north", "N-1", 1001), _account("south", "S-1", 2001)],
+        }
+        settings = Settings(**config)
         async with open_fleet(settings, clock=clock) as fleet:
             north, south = fleet.runtime("north"), fleet.runtime("south")
             await north.ledger.inventory.save(
