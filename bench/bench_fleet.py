@@ -95,13 +95,13 @@ async def scenario(
 ) -> Run:
     """Serve fresh simulators, start the replicas together, wait for the fleet's jobs."""
     clock = SystemClock()
-    accounts, redex, runners = await build_accounts(args, clock)
+    accounts, runners = await build_accounts(args, clock)
     try:
         if url is not None:
             os.environ["FUSIONBRIDGE_STORAGE__URL"] = url
         else:
             os.environ.pop("FUSIONBRIDGE_STORAGE__URL", None)
-        config = write_config(args, accounts, redex, workdir, clock.now())
+        config = write_config(args, accounts, workdir, clock.now())
         settings = load_settings(config)
         async with Ledger.open(settings.storage, clock) as ledger:  # migrated before replicas
             started = [start_replica(config, args) for _ in range(replicas)]

@@ -10,6 +10,7 @@ from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 
@@ -40,7 +41,7 @@ class BenchAccount:
 
 async def build_accounts(
     args: argparse.Namespace, clock: Clock
-) -> tuple[list[BenchAccount], list[RedexSimulator], list[web.AppRunner]]:
+) -> tuple[list[BenchAccount], list[web.AppRunner]]:
     """Fresh simulators on loopback (counts from zero); the last `--own-redex` accounts use the
     second REDEX business account."""
     runners: list[web.AppRunner] = []
@@ -72,10 +73,11 @@ async def build_accounts(
         account.entries = inverter_entries(sim, account.prefix)
         account.redex.register(*(e["remote_inv_id"] for e in account.entries))
         accounts.append(account)
-    return accounts, redex, runners
+    return accounts, runners
 
 
 def redex_table(url: str, args: argparse.Namespace) -> dict[str, Any]:
+    """A REDEX business account's section, with the benchmark's scaled window."""
     return {
         "base_url": url,
         "client_id": CLIENT_ID,
@@ -91,8 +93,6 @@ def redex_table(url: str, args: argparse.Namespace) -> dict[str, Any]:
 def quiet_sync_at(zones: set[str], now: datetime) -> str:
     """A daily wall time that fires in no zone within the next two hours (no scheduled sync
     may join the catch-up the benchmark measures)."""
-    from zoneinfo import ZoneInfo
-
     for hour in range(24):
         fires = [
             datetime.combine(day, time(hour), ZoneInfo(zone))
@@ -105,11 +105,7 @@ def quiet_sync_at(zones: set[str], now: datetime) -> str:
 
 
 def write_config(
-    args: argparse.Namespace,
-    accounts: list[BenchAccount],
-    redex: list[RedexSimulator],
-    workdir: Path,
-    now: datetime,
+    args: argparse.Namespace, accounts: list[BenchAccount], workdir: Path, now: datetime
 ) -> Path:
     """The `[[accounts]]` TOML every replica reads; the ledger URL, if any, comes from the env."""
     zones = {p.zone.key for a in accounts for p in a.sim.fleet.plants}
