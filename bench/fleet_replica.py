@@ -4,8 +4,9 @@
 configuration (`open_fleet`, as `fusionbridge run` does), prints `ready`, and waits for a line
 on stdin, so that replicas start together the way two daemons meet at one scheduled trigger.
 Then it serves the daemon: its catch-up finds every account's sync and push due (the ledger
-is empty), takes whichever account leases it can, and runs until SIGTERM. The only knob that
-differs from `run` is the REDEX poll spacing, scaled down like every window in the benchmark.
+is empty), takes whichever account leases it can, and runs until SIGTERM. What differs from
+`run`: the REDEX poll spacing, scaled down like every window in the benchmark, and how long a
+push follows REDEX processing (`--push-wait`).
 """
 
 from __future__ import annotations
