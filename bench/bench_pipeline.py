@@ -79,11 +79,11 @@ def run_child(argv: Sequence[str], cwd: Path) -> Child:
         )
 
 
-def inverter_entries(sim: FusionSolarSimulator) -> list[dict[str, Any]]:
+def inverter_entries(sim: FusionSolarSimulator, prefix: str = "RM-BENCH") -> list[dict[str, Any]]:
     """Every inverter of the fleet as an `[[inverters]]` entry: half by esn, half by device id."""
     entries = []
     for n, device in enumerate(sim.fleet.inverters()):
-        entry: dict[str, Any] = {"remote_inv_id": f"RM-BENCH-{n:05d}"}
+        entry: dict[str, Any] = {"remote_inv_id": f"{prefix}-{n:05d}"}
         if n % 2:
             entry["esn"] = device.esn
         else:

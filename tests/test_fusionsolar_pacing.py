@@ -75,6 +75,25 @@ async def test_every_request_is_counted_before_it_leaves() -> None:
         assert seen_by_server == [0, 0, 1]
 
 
+async def test_a_slow_stamp_write_does_not_shorten_the_next_gap() -> None:
+    """The stamp is taken before its durable write, which a ledger busy with other accounts'
+    writes may hold for seconds; the next call waits from when the last one left."""
+    async with harness(min_interval_s=65, window_s=60) as h:
+        delays = [8.0]
+
+        class BusyLedger(MemoryPacingStore):
+            async def save_endpoint(self, endpoint: str, state: EndpointState) -> None:
+                if endpoint == "getDevList" and delays:
+                    h.virtual.advance(delays.pop())  # queued behind other accounts' writes
+                await super().save_endpoint(endpoint, state)
+
+        client = h.client(BusyLedger())
+        await client.devices(["NE=1"])
+        await client.devices(["NE=2"])
+        assert h.gaps("getDevList") == [65.0]
+        assert h.sim.count("getDevList") == 2  # no 407 on the way
+
+
 async def test_a_restarted_client_waits_instead_of_firing() -> None:
     async with harness(min_interval_s=65, window_s=60) as h:
         await h.client().devices(["NE=1"])

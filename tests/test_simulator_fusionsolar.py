@@ -68,6 +68,20 @@ def test_the_fleet_is_deterministic_and_varied() -> None:
     assert Fleet(FleetSpec(seed=1)).device_day(device, day) != fleet.device_day(device, day)
 
 
+def test_fleets_with_different_offsets_share_no_id_or_plant_code() -> None:
+    first, second = (
+        Fleet(FleetSpec(plants=4, inverters=40)),
+        Fleet(FleetSpec(plants=4, inverters=40, offset=1)),
+    )
+    assert (first.plants[0].code, min(d.id for d in first.devices)) == (
+        "NE=33554432",
+        1_000_000_035_000_000,
+    )
+    assert not {d.id for d in first.devices} & {d.id for d in second.devices}
+    assert not {p.code for p in first.plants} & {p.code for p in second.plants}
+    assert len(second.inverters()) == 40
+
+
 def test_documented_day_styles() -> None:
     assert [day_style(date(2025, 4, d)) for d in (4, 5, 6, 7, 8)] == [
         Style.NUMBER,

@@ -144,17 +144,24 @@ class DaemonApp:
         """Which accounts each job is due for now, from the ledger alone (no upstream call)."""
         ledger, now = self.fleet.ledger, self.fleet.clock.now()
         ttl_s = self.fleet.settings.storage.lease_ttl_s
+        # Leases before runs: a run ends before its lease is given back, so a run still marked
+        # running after its lease was seen free died, unless it started after that look (read
+        # the other way round, every run that ends between the two reads is run again).
+        live = {}
+        for account in self.runners:
+            held = await ledger.leases.holder(account)
+            live[account] = held is not None and held.live(now, ttl_s)
         every = await ledger.jobs.every_account()
         due: dict[JobName, set[str]] = {"sync": set(), "push": set()}
         for account in self.runners:
-            held = await ledger.leases.holder(account)
-            lease_live = held is not None and held.live(now, ttl_s)
+            lease_live = live[account]
             runs = every.get(account, {})
             sync = runs.get("sync")
             for job in ("sync", "push"):
                 run = runs.get(job)
+                started = run.last_started_at if run else None
                 facts = JobFacts(
-                    running=bool(run and run.running),
+                    running=bool(run and run.running and (started is None or started < now)),
                     last_started_at=run.last_started_at if run else None,
                     last_success_at=run.last_success_at if run else None,
                 )

@@ -40,6 +40,9 @@ class Pacer:
         self._zone = zone
         self._in_flight = asyncio.Lock()
         self._backoff_until: dict[str, datetime] = {}
+        self._left: dict[str, datetime] = {}
+        """When each endpoint's last call left this process: its durable stamp is taken before
+        the ledger write, which a busy ledger (many accounts on one connection) may delay."""
 
     @property
     def interval_s(self) -> float:
@@ -62,7 +65,11 @@ class Pacer:
             # The wall clock was set back: count that call as made now rather than wait hours.
             state = replace(state, last_call=now)
             await self._store.save_endpoint(endpoint, state)
-        ready = now if state.last_call is None else state.last_call + self._interval
+        last = state.last_call
+        left = self._left.get(endpoint)
+        if left is not None and left <= now and (last is None or left > last):
+            last = left
+        ready = now if last is None else last + self._interval
         backoff = self._backoff_until.get(endpoint)
         if backoff is not None and backoff > ready:
             ready = backoff
@@ -80,6 +87,7 @@ class Pacer:
             try:
                 if await self.wait_needed(endpoint) <= 0:
                     await self._record(endpoint)
+                    self._left[endpoint] = self._clock.now()
                     break
             except BaseException:
                 self._in_flight.release()

@@ -96,6 +96,8 @@ class FleetSpec:
     plants: int = 12
     inverters: int = 250
     seed: int = 2024
+    offset: int = 0
+    """Shifts device ids and plant codes: Huawei's are global, so simulated accounts share none."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,7 +140,8 @@ class Fleet:
         self.plants = []
         self.devices = []
         self._inverters: dict[str, list[SimDevice]] = {}
-        next_id = iter(range(1_000_000_035_000_000, 1_000_000_036_000_000))
+        first = 1_000_000_035_000_000 + spec.offset * 1_000_000
+        next_id = iter(range(first, first + 1_000_000))
         per_plant = [spec.inverters // spec.plants] * spec.plants
         for i in range(spec.inverters % spec.plants):
             per_plant[i] += 1
@@ -151,7 +154,7 @@ class Fleet:
 
     def _add_plant(self, index: int, inverters: int, ids: Iterator[int]) -> None:
         zone_name = ZONES[index % len(ZONES)]
-        code = f"NE={33_554_432 + index * 7}"
+        code = f"NE={33_554_432 + self.spec.offset * 100_000 + index * 7}"
         type_id = STRING_INVERTER if index % 2 == 0 else RESIDENTIAL_INVERTER
         built: list[SimDevice] = []
         for n in range(inverters):

@@ -184,8 +184,14 @@ class RedexSimulator:
             )
             await asyncio.sleep(late.delay_s)
         raw = await request.read() if request.body_exists else b""
+        scheme, _, token = request.headers.get("Authorization", "").partition(" ")
         self.requests[slot] = ReceivedRequest(
-            endpoint, arrived, response.status, request.get(_BODY), raw
+            endpoint,
+            arrived,
+            response.status,
+            request.get(_BODY),
+            raw,
+            token if scheme == "Bearer" else "",
         )
         return response
 

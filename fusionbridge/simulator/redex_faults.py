@@ -57,3 +57,5 @@ class ReceivedRequest:
     body: Any = None
     raw: bytes = field(default=b"", repr=False)
     """The request body byte for byte, as it arrived."""
+    bearer: str = field(default="", repr=False)
+    """The bearer token it carried: which client (process) sent it, for counting grants."""
