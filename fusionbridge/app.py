@@ -12,7 +12,7 @@ from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Protocol
+from typing import TYPE_CHECKING, Protocol
 
 from fusionbridge.clock import Clock, SystemClock
 from fusionbridge.daemon.metrics import Metrics
@@ -25,6 +25,9 @@ from fusionbridge.redex.limiter import WindowLimiter, ip_limiter, redex_limiter
 from fusionbridge.retry import RetryPolicy
 from fusionbridge.settings import Settings
 from fusionbridge.store import Ledger
+
+if TYPE_CHECKING:
+    from fusionbridge.jobs.redex_gate import RedexGate
 
 
 @dataclass(frozen=True)
@@ -53,6 +56,8 @@ class Runtime:
     redex: RedexClient
     metrics: Metrics = field(default_factory=Metrics)
     lease: LeaseGuard | None = None
+    redex_gate: RedexGate | None = None
+    """The REDEX business account's gate, shared with the accounts of the same credentials."""
 
     @property
     def account(self) -> str:
@@ -107,8 +112,11 @@ async def open_fleet(
     views = [settings.for_account(name) for name in names]
     async with AsyncExitStack() as stack:
         ledger = await stack.enter_async_context(Ledger.open(settings.storage, clock))
+        from fusionbridge.jobs.redex_gate import RedexGate  # jobs import this module
+
         shared_ip = ip_limiter(clock) if len(views) > 1 else None
         redex_of: dict[str, RedexClient] = {}
+        gates: dict[str, RedexGate] = {}
         runtimes = []
         for view in views:
             scoped = ledger.for_account(view.account)
@@ -119,7 +127,10 @@ async def open_fleet(
                 redex = redex_of[key].sharing(hook)
             else:
                 redex = redex_of[key] = await _redex(stack, view, clock, hook, tuning, shared_ip)
-            runtimes.append(Runtime(view, clock, scoped, fusionsolar, redex, metrics))
+            gate = gates.setdefault(key, RedexGate(key))
+            runtimes.append(
+                Runtime(view, clock, scoped, fusionsolar, redex, metrics, redex_gate=gate)
+            )
         yield Fleet(settings, clock, ledger, metrics, tuple(runtimes))
 
 

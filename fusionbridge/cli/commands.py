@@ -15,7 +15,8 @@ from fusionbridge.daemon.status import ledger_status, status_document, status_ta
 from fusionbridge.errors import FusionBridgeError
 from fusionbridge.jobs import push as push_job
 from fusionbridge.jobs import sync as sync_job
-from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease
+from fusionbridge.jobs.lease import DEFAULT_LEASE_WAIT_S, command_lease, print_waiting
+from fusionbridge.jobs.redex_gate import redex_turn
 from fusionbridge.jobs.sources import load_inventory, nothing_configured, resolve
 from fusionbridge.logs import get_logger
 from fusionbridge.settings import DEFAULT_ACCOUNT, Settings
@@ -77,7 +78,11 @@ async def push(settings: Settings, args: argparse.Namespace) -> int:
                 rt, month=args.month, inverter=getattr(args, "inverter", None), dry_run=True
             )
         else:
-            async with command_lease(rt, _lease_wait(args)):
+            wait_s = _lease_wait(args)
+            async with (
+                command_lease(rt, wait_s),
+                redex_turn(rt, "push", wait_s=wait_s, on_wait=print_waiting(wait_s)),
+            ):
                 report = await push_job.push(
                     rt,
                     month=args.month,

@@ -57,9 +57,9 @@ def _when(at: datetime) -> str:
 class Lease:
     """Our claim on one account; `ensure()` before every upstream write."""
 
-    def __init__(self, rt: Runtime) -> None:
+    def __init__(self, rt: Runtime, name: str | None = None) -> None:
         self._rt = rt
-        self.account = rt.account
+        self.account = name or rt.account  # another name: a REDEX business account's gate
         self.holder = holder_name()
         self._token = secrets.token_hex(8)
         self._ttl_s = rt.settings.storage.lease_ttl_s

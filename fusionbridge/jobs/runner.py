@@ -19,13 +19,15 @@ from fusionbridge.errors import (
     LedgerError,
     LedgerUnavailable,
 )
-from fusionbridge.jobs.lease import Lease, renewed
+from fusionbridge.jobs.lease import Lease, LeaseHeldError, renewed
 from fusionbridge.jobs.live import refresh_live
 from fusionbridge.jobs.push import push
+from fusionbridge.jobs.redex_gate import redex_turn
 from fusionbridge.jobs.sources import nothing_configured
 from fusionbridge.jobs.sync import sync
 from fusionbridge.logs import get_logger
 from fusionbridge.store.job_runs import redact_error
+from fusionbridge.store.leases import LeaseHolder
 
 log = get_logger(__name__)
 
@@ -33,10 +35,17 @@ PUSH_WAIT_S = 120.0
 """How long a scheduled push follows REDEX processing; what is left is polled next time."""
 LEDGER_RETRY_S = 30.0
 """How soon a job that found the PostgreSQL server unreachable is tried again."""
+GATE_WAIT_S = 5.0
+"""How long a scheduled push waits for its REDEX business account's gate before skipping; the
+re-check tries it again within `lease_ttl_s`."""
 SKIPPED: Final = "skipped"
 """What `run` returns when another process held the lease: nothing ran, try again soon."""
 CREDENTIALS_OF_JOB = {"sync": "fusionsolar", "push": "redex", "live": "fusionsolar"}
 """Which account a successful job proves again, clearing its standing credential error."""
+
+
+def _quiet(_: LeaseHolder) -> None:
+    """A daemon job says nothing while it waits: `job.redex_busy` tells if it gave up."""
 
 
 class JobRunner:
@@ -74,13 +83,19 @@ class JobRunner:
                     recheck_s=rt.settings.storage.lease_ttl_s,
                 )
                 return SKIPPED
-            rt.metrics.job_runs.labels(job=job, account=rt.account).inc()
             async with renewed(lease):
                 rt.lease = lease
                 try:
-                    await rt.ledger.jobs.started(job, rt.clock.now(), holder=lease.holder)
-                    ok, error = await self._attempt(job)
-                    await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+                    async with redex_turn(rt, job, wait_s=GATE_WAIT_S, on_wait=_quiet):
+                        rt.metrics.job_runs.labels(job=job, account=rt.account).inc()
+                        await rt.ledger.jobs.started(job, rt.clock.now(), holder=lease.holder)
+                        ok, error = await self._attempt(job)
+                        await rt.ledger.jobs.finished(job, rt.clock.now(), ok, error)
+                except LeaseHeldError as exc:  # another replica sends to this REDEX account
+                    log.info(
+                        "job.redex_busy", job=job, account=rt.account, holder=exc.holder.holder
+                    )
+                    return SKIPPED
                 finally:
                     rt.lease = None
         except LedgerUnavailable as exc:
