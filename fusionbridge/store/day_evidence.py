@@ -14,7 +14,7 @@ from fusionbridge.clock import Clock
 from fusionbridge.evidence.raw import RawResponse
 from fusionbridge.store.columns import decimal, instant, instant_text
 from fusionbridge.store.database import Database
-from fusionbridge.store.raw_responses import insert_raw_responses
+from fusionbridge.store.raw_responses import insert_raw_responses, pack_responses
 from fusionbridge.store.redex_log import RedexAnswer
 
 
@@ -65,8 +65,9 @@ class DayEvidenceRecords:
     ) -> None:
         """Keep the lifetime-counter answers once each; link each new baseline (remote inverter
         to devId or stationCode) to the answer that carried its counter."""
+        packed = await pack_responses(responses)
         async with self._db.transaction() as tx:
-            links = await insert_raw_responses(tx, responses)
+            links = await insert_raw_responses(tx, packed)
             for remote_inv_id, object_id in sorted(baselines.items()):
                 if object_id in links:
                     await tx.execute(

@@ -20,7 +20,7 @@ from fusionbridge.store.columns import (
     period_text,
 )
 from fusionbridge.store.database import Database, Row, Transaction
-from fusionbridge.store.raw_responses import insert_raw_responses
+from fusionbridge.store.raw_responses import insert_raw_responses, pack_responses
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,8 +85,9 @@ class EnergyRecords:
             latest[str(reading.source), period_text(reading.period)] = reading
         days = {k: r for k, r in latest.items() if not isinstance(r.period, Month)}
         months = {k: r for k, r in latest.items() if isinstance(r.period, Month)}
+        packed = await pack_responses(responses)
         async with self._db.transaction() as tx:
-            links = await insert_raw_responses(tx, responses)
+            links = await insert_raw_responses(tx, packed)
             changes = await _save(tx, _DAILY, days, links)
             changes += await _save(tx, _MONTHLY, months, links)
         return changes
