@@ -169,7 +169,9 @@ async def _fusionsolar(
     try:
         session = fusionsolar_client.make_session(fs)
     except OSError as exc:
-        where = "fusionsolar" if view.account_names() == ["default"] else "accounts.fusionsolar"
+        where = (
+            "fusionsolar" if view.account == "default" else f"accounts.{view.account}.fusionsolar"
+        )
         raise ConfigError([f"{where}.ca_bundle: cannot use it ({exc.strerror or exc})"]) from None
     await stack.enter_async_context(session)
     return FusionSolarClient(

@@ -6,10 +6,7 @@ unknown name is a usage error, and `authorize` insists on one account.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -17,10 +14,9 @@ from typing import Any
 import pytest
 
 from fusionbridge.clock import SystemClock
+from tests.cli_process import run_cli
 from tests.pipeline_harness import _toml_value
 from tests.test_accounts import ACCOUNTS, Accounts, sent_items, served_accounts
-
-REPO = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
@@ -63,69 +59,56 @@ def _redex(url: str) -> dict[str, str]:
     }
 
 
-async def cli(config: Path, *argv: str) -> tuple[int, str, str]:
-    child = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "fusionbridge", "--config", str(config), *argv),
-        cwd=config.parent,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await child.communicate()
-    assert child.returncode is not None
-    return child.returncode, out.decode(), err.decode()
-
-
 @pytest.mark.timeout(120)
 async def test_commands_run_per_account_or_for_the_named_one(
     live_accounts: Accounts, tmp_path: Path, ledger_storage: dict[str, str]
 ) -> None:
     config = write_config(live_accounts, tmp_path, ledger_storage)
 
-    code, out, err = await cli(config, "sync")
+    code, out, err = await run_cli(config, "sync")
     assert code == 0, err
     assert [line for line in out.splitlines() if line.startswith("==")] == [
         f"== account {name} ==" for name in ACCOUNTS
     ]
     assert out.count("synced ") == 3
 
-    code, out, err = await cli(config, "push", "--account", "gamma", "--wait", "10")
+    code, out, err = await run_cli(config, "push", "--account", "gamma", "--wait", "10")
     assert code == 0, err
     assert "==" not in out, "one account: no headers"
     assert {r for r, _ in sent_items(live_accounts.own_redex[0])} == {"GAMMA-1", "GAMMA-2"}
     assert not sent_items(live_accounts.redex[0]), "only gamma was pushed"
 
-    code, out, err = await cli(config, "push", "--wait", "10")
+    code, out, err = await run_cli(config, "push", "--wait", "10")
     assert code == 0, err
     shared, own = sent_items(live_accounts.redex[0]), sent_items(live_accounts.own_redex[0])
     assert {r for r, _ in shared} == {"ALPHA-1", "ALPHA-2", "BETA-1", "BETA-2"}
     assert max((shared + own).values()) == 1, "nothing sent twice"
 
-    code, out, err = await cli(config, "status", "--account", "beta")
+    code, out, err = await run_cli(config, "status", "--account", "beta")
     assert code == 0, err
     rows = [line.split()[0] for line in out.splitlines()[2:] if line[:1].isupper()]
     assert set(rows) <= {"BETA-1", "BETA-2", "accepted:"}
     assert out.startswith("account beta: last worked by ")
 
-    code, out, err = await cli(config, "status", "--json")
+    code, out, err = await run_cli(config, "status", "--json")
     assert code == 0, err
     document = json.loads(out)
     assert sorted(document["accounts"]) == list(ACCOUNTS)
     assert all(a["last_worked_by"] for a in document["accounts"].values())
     assert len(document["inverters"]) == 6
 
-    code, out, err = await cli(config, "discover", "--toml", "--account", "alpha")
+    code, out, err = await run_cli(config, "discover", "--toml", "--account", "alpha")
     assert code == 0, err
     assert "[[accounts.inverters]]" in out
     assert "\n[[inverters]]" not in out
 
-    code, out, err = await cli(config, "export", "--format", "json")
+    code, out, err = await run_cli(config, "export", "--format", "json")
     assert code == 0, err
     assert {row["remote_inv_id"] for row in json.loads(out)} == {
         f"{name.upper()}-{n}" for name in ACCOUNTS for n in (1, 2)
     }
     month = document["inverters"][0]["months"][-1]["month"]
-    code, out, err = await cli(
+    code, out, err = await run_cli(
         config, "evidence", "--month", month, "--inverter", "BETA-1", "--out", "beta.zip"
     )
     assert code == 0, err
@@ -140,15 +123,15 @@ async def test_an_unknown_account_and_an_unnamed_authorize_are_usage_errors(
     live_accounts: Accounts, tmp_path: Path
 ) -> None:
     config = write_config(live_accounts, tmp_path, {"path": str(tmp_path / "ledger.db")})
-    code, out, err = await cli(config, "sync", "--account", "delta")
+    code, out, err = await run_cli(config, "sync", "--account", "delta")
     assert (code, out) == (2, "")
     assert err.strip() == (
         "fusionbridge: error: --account: no account named 'delta' (configured: alpha, beta, gamma)"
     )
-    code, _, err = await cli(config, "status", "--account", "delta")
+    code, _, err = await run_cli(config, "status", "--account", "delta")
     assert code == 2
     assert "no account named 'delta'" in err
-    code, _, err = await cli(config, "authorize")
+    code, _, err = await run_cli(config, "authorize")
     assert code == 2
     assert err.strip() == (
         "fusionbridge: error: authorize: name the account to connect with --account "

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import sys
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -17,23 +14,9 @@ from fusionbridge.daemon.service import DaemonApp
 from fusionbridge.daemon.systemd import Notifier
 from fusionbridge.jobs.push import push
 from fusionbridge.jobs.sync import sync
+from tests.cli_process import run_cli
 from tests.daily_harness import daily_inverters, day_truth
 from tests.pipeline_harness import serve_pipeline
-
-REPO = Path(__file__).resolve().parent.parent
-
-
-async def _run(config: Path, cwd: Path, *argv: str) -> tuple[int, str, str]:
-    child = await asyncio.create_subprocess_exec(
-        *(sys.executable, "-m", "fusionbridge", "--config", str(config), *argv),
-        cwd=cwd,
-        env={**os.environ, "PYTHONPATH": str(REPO)},
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
-    out, err = await child.communicate()
-    assert child.returncode is not None
-    return child.returncode, out.decode(), err.decode()
 
 
 async def test_status_shows_months_of_days_and_every_day_with_its_total(
@@ -57,11 +40,11 @@ async def test_status_shows_months_of_days_and_every_day_with_its_total(
             await app.view.refresh_metrics()
             metrics = rt.metrics.render().decode()
 
-        code, table, _ = await _run(config, tmp_path, "status")
+        code, table, _ = await run_cli(config, "status")
         assert code == 0
-        code, text, _ = await _run(config, tmp_path, "status", "--json")
+        code, text, _ = await run_cli(config, "status", "--json")
         assert code == 0
-        again, _, _ = await _run(config, tmp_path, "push", "--wait", "5")
+        again, _, _ = await run_cli(config, "push", "--wait", "5")
         assert again == 0
 
     west = entries[1]

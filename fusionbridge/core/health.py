@@ -26,12 +26,34 @@ def readiness_failures(
     scheduler_ok: bool,
     max_sync_age: timedelta = MAX_SYNC_AGE,
 ) -> list[FailedCheck]:
-    """Every failing readiness check; empty means ready."""
+    """Every failing readiness check of a one-account process; empty means ready."""
+    return process_failures(ledger_ok=ledger_ok, scheduler_ok=scheduler_ok) + account_failures(
+        now,
+        last_sync_success=last_sync_success,
+        credential_error=credential_error,
+        max_sync_age=max_sync_age,
+    )
+
+
+def process_failures(*, ledger_ok: bool, scheduler_ok: bool) -> list[FailedCheck]:
+    """What fails for the whole process, whatever the account."""
     failures = []
     if not ledger_ok:
         failures.append(FailedCheck("ledger", "the ledger cannot be used"))
     if not scheduler_ok:
         failures.append(FailedCheck("scheduler", "the scheduler is not running"))
+    return failures
+
+
+def account_failures(
+    now: datetime,
+    *,
+    last_sync_success: datetime | None,
+    credential_error: str | None,
+    max_sync_age: timedelta = MAX_SYNC_AGE,
+) -> list[FailedCheck]:
+    """What fails for one account: refused credentials, no recent sync."""
+    failures = []
     if credential_error is not None:
         failures.append(FailedCheck("credentials", credential_error))
     if last_sync_success is None:

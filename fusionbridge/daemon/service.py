@@ -147,14 +147,11 @@ class DaemonApp:
         # Leases before runs: a run ends before its lease is given back, so a run still marked
         # running after its lease was seen free died, unless it started after that look (read
         # the other way round, every run that ends between the two reads is run again).
-        live = {}
-        for account in self.runners:
-            held = await ledger.leases.holder(account)
-            live[account] = held is not None and held.live(now, ttl_s)
+        workers = await ledger.leases.workers(self.runners, now, ttl_s)
         every = await ledger.jobs.every_account()
         due: dict[JobName, set[str]] = {"sync": set(), "push": set()}
         for account in self.runners:
-            lease_live = live[account]
+            lease_live = workers[account][1]
             runs = every.get(account, {})
             sync = runs.get("sync")
             for job in ("sync", "push"):

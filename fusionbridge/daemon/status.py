@@ -321,15 +321,12 @@ async def account_lines(
     ledger: Ledger, accounts: Sequence[str], lease_ttl_s: float
 ) -> dict[str, dict[str, str | None]]:
     """Per account, which process last held its lease (a command or a daemon), and if it still does."""
-    now = ledger.clock.now()
-    out: dict[str, dict[str, str | None]] = {}
-    for account in accounts:
-        held = await ledger.leases.holder(account)
-        out[account] = {
+    workers = await ledger.leases.workers(accounts, ledger.clock.now(), lease_ttl_s)
+    return {
+        account: {
             "last_worked_by": held.holder if held is not None else None,
             "last_worked_at": held.taken_at.isoformat() if held is not None else None,
-            "lease_holder": held.holder
-            if held is not None and held.live(now, lease_ttl_s)
-            else None,
+            "lease_holder": held.holder if held is not None and working else None,
         }
-    return out
+        for account, (held, working) in workers.items()
+    }

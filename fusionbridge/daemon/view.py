@@ -8,7 +8,7 @@ from typing import Any
 
 from fusionbridge import __version__
 from fusionbridge.app import Fleet
-from fusionbridge.core.health import readiness_failures
+from fusionbridge.core.health import account_failures, process_failures
 from fusionbridge.core.models import SubmissionState
 from fusionbridge.daemon.lifecycle import Daemon
 from fusionbridge.daemon.status import account_lines
@@ -49,13 +49,7 @@ class DaemonStatus:
             ledger_ok = all(r.fatal is None for r in self.runners.values())
         except LedgerError:
             every, problems, ledger_ok = {}, {}, False
-        shared = readiness_failures(
-            now,
-            last_sync_success=now,
-            credential_error=None,
-            ledger_ok=ledger_ok,
-            scheduler_ok=self.daemon.alive(),
-        )
+        shared = process_failures(ledger_ok=ledger_ok, scheduler_ok=self.daemon.alive())
         lines = [f"{check.name}: {check.detail}" for check in shared]
         if not ledger_ok:
             return lines  # what the ledger would say of each account cannot be read now
@@ -64,12 +58,10 @@ class DaemonStatus:
             whose = f"account {rt.account}: " if many else ""
             sync = every.get(rt.account, {}).get("sync")
             errors = self.runners[rt.account].credential_errors.values()
-            failing = readiness_failures(
+            failing = account_failures(
                 now,
                 last_sync_success=sync.last_success_at if sync else None,
                 credential_error="; ".join(errors) or None,
-                ledger_ok=True,
-                scheduler_ok=True,
             )
             authorization = problems.get(rt.account)
             if authorization is not None:  # SPEC §12: only a new `authorize` clears it

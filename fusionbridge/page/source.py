@@ -105,18 +105,18 @@ async def read_page_facts(
 
 async def _accounts(ledger: Ledger, settings: Settings, now: datetime) -> list[AccountFacts]:
     """Who last held each account's lease (SPEC §14), from the ledger alone."""
-    facts = []
-    for name in settings.account_names():
-        held = await ledger.leases.holder(name)
-        facts.append(
-            AccountFacts(
-                name,
-                held.holder if held is not None else None,
-                held.taken_at if held is not None else None,
-                held is not None and held.live(now, settings.storage.lease_ttl_s),
-            )
+    workers = await ledger.leases.workers(
+        settings.account_names(), now, settings.storage.lease_ttl_s
+    )
+    return [
+        AccountFacts(
+            name,
+            held.holder if held is not None else None,
+            held.taken_at if held is not None else None,
+            working,
         )
-    return facts
+        for name, (held, working) in workers.items()
+    ]
 
 
 def _worst_of_each_job(every: Mapping[str, Mapping[str, JobRun]]) -> dict[str, JobRun]:

@@ -8,6 +8,7 @@ holder crashed or hung, and the next process takes it over.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -85,6 +86,16 @@ class LeaseRecords:
                 WHERE account = ? AND token = ?""",
                 (instant_text(self.clock.now()), account, token),
             )
+
+    async def workers(
+        self, accounts: Iterable[str], at: datetime, ttl_s: float
+    ) -> dict[str, tuple[LeaseHolder | None, bool]]:
+        """Per account: who last held its lease (None: nobody yet), and whether it still does."""
+        found: dict[str, tuple[LeaseHolder | None, bool]] = {}
+        for account in accounts:
+            held = await self.holder(account)
+            found[account] = (held, held is not None and held.live(at, ttl_s))
+        return found
 
     async def holder(self, account: str) -> LeaseHolder | None:
         """The lease's row, live, dead or released (for `status` and error messages)."""
